@@ -1,0 +1,115 @@
+"""Builds the MCPServer: the tools of the configured CRMs, and the lifespan that holds one pooled
+HTTP client per CRM for the life of the process (or of the HTTP session manager)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel, ConfigDict
+
+from server import __version__
+from server.config import ServerConfig
+from server.crm.http import make_http_client
+from server.crm.leadconnector import LeadConnectorClient
+from server.crm.plazbot import PlazbotClient
+from server.models import (
+    CreateOpportunityArgs,
+    Envelope,
+    UpdateOpportunityFieldArgs,
+    UpsertOpportunityArgs,
+    flat_schema,
+)
+from server.tools import State, create_opportunity, update_opportunity_field, upsert_opportunity
+
+INSTRUCTIONS = (
+    "Writes CRM opportunities (deals). Use ids the user or a lookup gave you, never invented ones. "
+    "When a result says the outcome is unknown, check before calling again."
+)
+
+ToolFn = Callable[[dict[str, Any], Context[Any, Any]], Awaitable[CallToolResult]]
+
+
+class _RawArguments(ArgModelBase):
+    """Hands the raw arguments to the tool, which validates them with its own model so that a
+    refusal reads as one line per argument instead of pydantic's report."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.model_extra or {})}
+
+
+_OUTPUT_SCHEMA = flat_schema(Envelope, required=False)
+
+
+def _tool(fn: ToolFn, *, title: str, args: type[BaseModel], idempotent: bool) -> Tool:
+    return Tool(
+        fn=fn,
+        name=fn.__name__,
+        title=title,
+        description=inspect.cleandoc(fn.__doc__ or ""),
+        parameters=flat_schema(args),
+        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_model=Envelope, output_schema=_OUTPUT_SCHEMA),
+        is_async=True,
+        context_kwarg="ctx",
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=idempotent, open_world_hint=True
+        ),
+    )
+
+
+def build_tools(config: ServerConfig) -> list[Tool]:
+    """Only the tools whose CRM is configured."""
+    tools: list[Tool] = []
+    if config.plazbot is not None:
+        tools.append(
+            _tool(create_opportunity, title="Create opportunity", args=CreateOpportunityArgs, idempotent=False)
+        )
+        tools.append(
+            _tool(
+                update_opportunity_field,
+                title="Update opportunity field",
+                args=UpdateOpportunityFieldArgs,
+                idempotent=True,
+            )
+        )
+    if config.leadconnector is not None:
+        tools.append(
+            _tool(upsert_opportunity, title="Upsert opportunity", args=UpsertOpportunityArgs, idempotent=False)
+        )
+    return tools
+
+
+def build_server(config: ServerConfig, tools: list[Tool] | None = None) -> MCPServer[State]:
+    """The server for `config`; `tools` defaults to `build_tools(config)`."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[State]) -> AsyncIterator[State]:
+        async with AsyncExitStack() as stack:
+            plazbot = leadconnector = None
+            if config.plazbot is not None:
+                http = make_http_client(config.plazbot.base_url, config.http_timeout)
+                await stack.enter_async_context(http)
+                plazbot = PlazbotClient(config.plazbot, http)
+            if config.leadconnector is not None:
+                http = make_http_client(config.leadconnector.base_url, config.http_timeout)
+                await stack.enter_async_context(http)
+                leadconnector = LeadConnectorClient(config.leadconnector, http)
+            yield State(plazbot=plazbot, leadconnector=leadconnector, secrets=config.secrets())
+
+    return MCPServer(
+        "opportunity-mcp",
+        title="Opportunity MCP",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        tools=build_tools(config) if tools is None else tools,
+        lifespan=lifespan,
+    )

@@ -1,0 +1,135 @@
+"""Settings from the environment: which CRMs are configured, where they live, and their secrets.
+
+Secrets are `SecretStr`: their repr is masked, so a settings object can be logged or shown in a
+traceback without leaking the API key or token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLAZBOT_HOSTS = {
+    "https://api.plazbot.com": "Plazbot",
+    "https://api.wabotify.com": "Wabotify (America)",
+    "https://apieu.wabotify.com": "Wabotify (Europe)",
+}
+LEADCONNECTOR_DEFAULT_URL = "https://services.leadconnectorhq.com"
+
+CONFIG_HELP = (
+    "Configure at least one CRM:\n"
+    "  Plazbot / Wabotify: PLAZBOT_API_KEY and PLAZBOT_WORKSPACE_ID "
+    "(PLAZBOT_BASE_URL defaults to https://api.plazbot.com; Wabotify uses https://api.wabotify.com "
+    "or https://apieu.wabotify.com)\n"
+    "  LeadConnector (HighLevel, Leadway): LEADCONNECTOR_TOKEN and LEADCONNECTOR_LOCATION_ID "
+    "(optional LEADCONNECTOR_PIPELINE_ID; LEADCONNECTOR_BASE_URL defaults to "
+    "https://services.leadconnectorhq.com)\n"
+    "or start with --sandbox to use the embedded sandbox CRM."
+)
+
+
+class ConfigError(Exception):
+    """The configuration cannot start a server; the message says which variable to set."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlazbotAccount:
+    base_url: str
+    api_key: SecretStr
+    workspace_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeadConnectorAccount:
+    base_url: str
+    token: SecretStr
+    location_id: str
+    pipeline_id: str | None
+
+
+class Settings(BaseSettings):
+    """The environment variables the server reads (exact names; empty values count as unset)."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", case_sensitive=True)
+
+    plazbot_base_url: str = Field("https://api.plazbot.com", validation_alias="PLAZBOT_BASE_URL")
+    plazbot_api_key: SecretStr | None = Field(None, validation_alias="PLAZBOT_API_KEY")
+    plazbot_workspace_id: str | None = Field(None, validation_alias="PLAZBOT_WORKSPACE_ID")
+    leadconnector_base_url: str = Field(LEADCONNECTOR_DEFAULT_URL, validation_alias="LEADCONNECTOR_BASE_URL")
+    leadconnector_token: SecretStr | None = Field(None, validation_alias="LEADCONNECTOR_TOKEN")
+    leadconnector_location_id: str | None = Field(None, validation_alias="LEADCONNECTOR_LOCATION_ID")
+    leadconnector_pipeline_id: str | None = Field(None, validation_alias="LEADCONNECTOR_PIPELINE_ID")
+    http_timeout: float = Field(15.0, gt=0, le=120, validation_alias=AliasChoices("OPPORTUNITY_MCP_HTTP_TIMEOUT"))
+
+    @field_validator("plazbot_base_url", "leadconnector_base_url")
+    @classmethod
+    def _plain_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"must start with https:// (got {value[:40]!r})")
+        return value
+
+    def plazbot(self) -> PlazbotAccount | None:
+        """The Plazbot / Wabotify account, or None when it is not configured at all."""
+        key, workspace = self.plazbot_api_key, self.plazbot_workspace_id
+        if key is None and workspace is None:
+            return None
+        if key is None:
+            raise ConfigError("PLAZBOT_WORKSPACE_ID is set but PLAZBOT_API_KEY is missing.")
+        if workspace is None:
+            raise ConfigError("PLAZBOT_API_KEY is set but PLAZBOT_WORKSPACE_ID is missing.")
+        return PlazbotAccount(self.plazbot_base_url, key, workspace.strip())
+
+    def leadconnector(self) -> LeadConnectorAccount | None:
+        """The LeadConnector account, or None when it is not configured at all."""
+        token, location = self.leadconnector_token, self.leadconnector_location_id
+        if token is None and location is None:
+            return None
+        if token is None:
+            raise ConfigError("LEADCONNECTOR_LOCATION_ID is set but LEADCONNECTOR_TOKEN is missing.")
+        if location is None:
+            raise ConfigError("LEADCONNECTOR_TOKEN is set but LEADCONNECTOR_LOCATION_ID is missing.")
+        pipeline = self.leadconnector_pipeline_id.strip() if self.leadconnector_pipeline_id else None
+        return LeadConnectorAccount(self.leadconnector_base_url, token, location.strip(), pipeline)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """What the server is built from: the configured accounts (at least one) and the HTTP timeout."""
+
+    plazbot: PlazbotAccount | None
+    leadconnector: LeadConnectorAccount | None
+    http_timeout: float = 15.0
+    sandbox: bool = False
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value, so outgoing text can be scrubbed of them as a last line of defence."""
+        found: list[str] = []
+        if self.plazbot:
+            found.append(self.plazbot.api_key.get_secret_value())
+        if self.leadconnector:
+            found.append(self.leadconnector.token.get_secret_value())
+        return tuple(s for s in found if s)
+
+
+def load_config() -> ServerConfig:
+    """Read the environment; raise ConfigError naming the variables when no CRM is usable."""
+    try:
+        settings = Settings()
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise ConfigError(f"Invalid configuration: {_first_error(exc)}") from None
+    config = ServerConfig(settings.plazbot(), settings.leadconnector(), settings.http_timeout)
+    if config.plazbot is None and config.leadconnector is None:
+        raise ConfigError("No CRM is configured.\n" + CONFIG_HELP)
+    return config
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        for err in errors():
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            return f"{where}: {err.get('msg', 'invalid')}"
+    return str(exc).splitlines()[0]

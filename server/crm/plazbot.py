@@ -1,0 +1,155 @@
+"""Plazbot / Wabotify (one backend): create an opportunity, update one field of it.
+
+Contract (see the project README's "Upstream notes"): every call sends `Authorization: Bearer
+<api key>` and `x-workspace-id`, equal to the workspace in the body or query. Answers are an
+envelope `{success, code, errorCode, message, data}`; a 200 with `success: false` is a failure.
+The update answer names the object `data.opportunity` or, in older deployments, `data.oportunity`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx2
+
+from server.config import PLAZBOT_HOSTS, PlazbotAccount
+from server.crm.errors import CrmBadResponse, CrmNotApplied, CrmRejected
+from server.crm.http import send, status_error, upstream_messages
+from server.crm.result import Opportunity, WriteResult, number, text
+from server.models import CreateOpportunityArgs, UpdateOpportunityFieldArgs
+
+# Where each updatable field lives in the returned opportunity, to verify the change took.
+_ECHO_KEYS = {
+    "name": "name",
+    "description": "description",
+    "amount": "amount",
+    "stageId": "stageId",
+    "assignedAgentId": "assignedAgentId",
+    "expirationDate": "expirationDate",
+    "contactId": "contactId",
+}
+
+
+class PlazbotClient:
+    """Writes to one Plazbot / Wabotify account through a shared pooled HTTP client."""
+
+    def __init__(self, account: PlazbotAccount, http: httpx2.AsyncClient) -> None:
+        self.account = account
+        self.http = http
+        self.name = PLAZBOT_HOSTS.get(account.base_url, "Plazbot").split(" ")[0]
+
+    def _headers(self, workspace: str) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self.account.api_key.get_secret_value()}",
+            "x-workspace-id": workspace,
+            "Content-Type": "application/json",
+        }
+
+    async def create(self, args: CreateOpportunityArgs) -> WriteResult:
+        """POST /api/opportunity."""
+        workspace = args.workspaceId or self.account.workspace_id
+        body: dict[str, Any] = {
+            "workspaceId": workspace,
+            "name": args.name,
+            "description": args.description,
+            "amount": args.amount,
+        }
+        for key in ("contactId", "assignedComercialId", "stageId", "expirationDate"):
+            value = getattr(args, key)
+            if value is not None:
+                body[key] = value
+        data = await send(self.http, self.name, "POST", "/api/opportunity", headers=self._headers(workspace), body=body)
+        opportunity = self._opportunity(self._payload(data))
+        return WriteResult(opportunity, created=True, account=workspace)
+
+    async def update_field(self, args: UpdateOpportunityFieldArgs, value: str | float) -> WriteResult:
+        """PUT /api/opportunity?id=&workspaceId= with `{"paramToUpdate": F, F: value}`.
+
+        That one body satisfies both documented styles: the single-field style reads
+        `paramToUpdate`, the multi-field style reads the field itself.
+        """
+        workspace = args.workspaceId or self.account.workspace_id
+        body: dict[str, Any] = {"paramToUpdate": args.field}
+        if args.field == "customFields":
+            body["customFields"] = [{"name": args.customFieldName, "value": str(value)}]
+        else:
+            body[args.field] = value
+        data = await send(
+            self.http,
+            self.name,
+            "PUT",
+            "/api/opportunity",
+            headers=self._headers(workspace),
+            params={"id": args.opportunityId, "workspaceId": workspace},
+            body=body,
+        )
+        raw = self._payload(data)
+        warnings = self._verify(raw, args, value)
+        opportunity = self._opportunity(raw, fallback_id=args.opportunityId)
+        return WriteResult(opportunity, created=False, account=workspace, warnings=warnings)
+
+    def _payload(self, data: Any) -> Mapping[str, Any]:
+        """The opportunity object from a success envelope; raise for `success: false`."""
+        if not isinstance(data, dict):
+            raise CrmBadResponse(f"{self.name} answered with JSON that is not its envelope")
+        if data.get("success") is not True:
+            code = data.get("code")
+            reasons = upstream_messages(data)
+            if isinstance(code, int) and 400 <= code < 500:
+                raise status_error(self.name, code, data, {})
+            said = f": {'; '.join(reasons)}" if reasons else ""
+            raise CrmRejected(f"{self.name} reported a failure{said}", status=code if isinstance(code, int) else None)
+        inner = data.get("data")
+        if not isinstance(inner, dict):
+            raise CrmBadResponse(f"{self.name} reported success but sent no opportunity")
+        found = inner.get("opportunity")
+        if not isinstance(found, dict):
+            found = inner.get("oportunity")
+        opp: dict[str, Any] = dict(found) if isinstance(found, dict) else {}
+        if not text(opp, "id") and text(inner, "id"):
+            opp["id"] = inner["id"]
+        return opp
+
+    def _opportunity(self, raw: Mapping[str, Any], fallback_id: str | None = None) -> Opportunity:
+        opp_id = text(raw, "id") or fallback_id
+        if opp_id is None:
+            raise CrmBadResponse(f"{self.name} reported success but sent no opportunity id")
+        return Opportunity(
+            id=opp_id,
+            code=text(raw, "opportCode"),
+            name=text(raw, "name"),
+            amount=number(raw, "amount"),
+            stage=text(raw, "stageId"),
+            contact=text(raw, "contactId"),
+            assignee=text(raw, "assignedAgentId"),
+        )
+
+    def _verify(self, raw: Mapping[str, Any], args: UpdateOpportunityFieldArgs, value: str | float) -> tuple[str, ...]:
+        """Refuse an 'OK' whose opportunity still shows another value; warn when it cannot tell."""
+        field = args.field
+        if field == "customFields":
+            items = raw.get("customFields")
+            if not isinstance(items, list):
+                return (f"{self.name} did not return custom fields, so the change could not be verified",)
+            for item in items:
+                if isinstance(item, dict) and item.get("name") == args.customFieldName:
+                    if str(item.get("value")) != str(value):
+                        raise CrmNotApplied(
+                            f"{self.name} answered OK but custom field {args.customFieldName} still shows another value"
+                        )
+                    return ()
+            raise CrmNotApplied(f"{self.name} answered OK but shows no custom field {args.customFieldName}")
+        key = _ECHO_KEYS[field]
+        if key not in raw:
+            return (f"{self.name} did not return {field}, so the change could not be verified",)
+        shown = raw.get(key)
+        if field == "amount":
+            same = isinstance(shown, int | float) and abs(float(shown) - float(value)) < 1e-6
+        elif field == "expirationDate":
+            same = isinstance(shown, str) and shown[:10] == str(value)[:10]
+        else:
+            same = shown == value
+        if not same:
+            raise CrmNotApplied(f"{self.name} answered OK but the opportunity still shows another {field}")
+        return ()

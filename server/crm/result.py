@@ -1,0 +1,53 @@
+"""The CRM-neutral outcome of a write: the opportunity as the CRM now holds it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Opportunity:
+    id: str
+    code: str | None = None
+    name: str | None = None
+    amount: float | None = None
+    stage: str | None = None
+    status: str | None = None
+    contact: str | None = None
+    assignee: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    opportunity: Opportunity
+    created: bool
+    account: str
+    warnings: tuple[str, ...] = field(default=())
+
+
+def text(obj: Mapping[str, Any], key: str) -> str | None:
+    """A non-empty string field of an upstream object, else None (CRMs send "" for 'none')."""
+    value = obj.get(key)
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def number(obj: Mapping[str, Any], key: str) -> float | None:
+    value = obj.get(key)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            parsed = float(value)
+        except ValueError:
+            return None
+        return parsed if math.isfinite(parsed) else None
+    return None

@@ -1,0 +1,155 @@
+"""Command line: flags → config → transport. Also the MCP Bundle entry point.
+
+    opportunity-mcp [--transport stdio|http] [--host 127.0.0.1] [--port 8765] [--sandbox]
+    opportunity-mcp sandbox [--host 127.0.0.1] [--port 8766]
+
+stdout belongs to the protocol on stdio: everything this module says goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import sys
+from collections.abc import Sequence
+
+from pydantic import SecretStr
+
+from server import __version__
+from server.config import ConfigError, LeadConnectorAccount, PlazbotAccount, ServerConfig, load_config
+
+log = logging.getLogger("server")
+
+
+def _say(line: str) -> None:
+    """One line for the person who started the server; stderr, since stdout is the protocol."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="opportunity-mcp",
+        description="MCP server for CRM opportunities (Plazbot / Wabotify, LeadConnector).",
+        epilog="Subcommand: 'opportunity-mcp sandbox [--host H] [--port N]' serves the sandbox CRM alone.",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=("stdio", "http"),
+        default="stdio",
+        help="stdio for chat clients (default), http for streamable HTTP at /mcp",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="write to the embedded sandbox CRM instead of a real one (configures both CRMs)",
+    )
+    parser.add_argument("--version", action="version", version=f"opportunity-mcp {__version__}")
+    return parser
+
+
+def _sandbox_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="opportunity-mcp sandbox", description="Serve the sandbox CRM alone.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8766)
+    return parser
+
+
+def _configure_logging() -> None:
+    level = os.environ.get("OPPORTUNITY_MCP_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=level if level in logging.getLevelNamesMapping() else "INFO",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Request lines of the HTTP client add nothing to our own log lines.
+    for noisy in ("httpx2", "httpcore2", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def sandbox_config(url: str) -> ServerConfig:
+    from server.sandbox import LC_LOCATION, LC_PIPELINE, LEADCONNECTOR_TOKEN, PLAZBOT_KEY, PLAZBOT_WORKSPACE
+
+    return ServerConfig(
+        plazbot=PlazbotAccount(url, SecretStr(PLAZBOT_KEY), PLAZBOT_WORKSPACE),
+        leadconnector=LeadConnectorAccount(url, SecretStr(LEADCONNECTOR_TOKEN), LC_LOCATION, LC_PIPELINE),
+        sandbox=True,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    _configure_logging()
+    if args_list[:1] == ["sandbox"]:
+        opts = _sandbox_parser().parse_args(args_list[1:])
+        from server.sandbox import serve_forever
+
+        _say(f"opportunity-mcp sandbox CRM on http://{opts.host}:{opts.port}")
+        serve_forever(opts.host, opts.port)
+        return 0
+
+    opts = _parser().parse_args(args_list)
+    sandbox = None
+    if opts.sandbox:
+        from server.sandbox import SandboxServer
+
+        sandbox = SandboxServer().start()
+        config = sandbox_config(sandbox.url)
+    else:
+        try:
+            config = load_config()
+        except ConfigError as exc:
+            _say(f"opportunity-mcp: {exc}")
+            return 2
+    try:
+        return _serve(config, opts.transport, opts.host, opts.port, sandbox.url if sandbox else None)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+
+
+def _serve(config: ServerConfig, transport: str, host: str, port: int, sandbox_url: str | None) -> int:
+    from server.app import build_server, build_tools
+
+    tools = build_tools(config)
+    server = build_server(config, tools)
+    names = ", ".join(t.name for t in tools)
+    target = f"the sandbox CRM at {sandbox_url}" if sandbox_url else _targets(config)
+    if transport == "stdio":
+        _say(f"opportunity-mcp {__version__} on stdio; tools: {names}; writes go to {target}")
+        server.run("stdio")
+        return 0
+
+    import uvicorn
+
+    try:
+        sock = socket.create_server((host, port))
+    except OSError as exc:
+        _say(f"opportunity-mcp: cannot listen on {host}:{port}: {exc.strerror}")
+        return 2
+    app = server.streamable_http_app(stateless_http=True, host=host)
+    _say(
+        f"opportunity-mcp {__version__} listening on http://{_url_host(host)}:{port}/mcp; tools: {names}; "
+        f"writes go to {target}"
+    )
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
+    return 0
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _targets(config: ServerConfig) -> str:
+    found = []
+    if config.plazbot:
+        found.append(f"{config.plazbot.base_url} (workspace {config.plazbot.workspace_id})")
+    if config.leadconnector:
+        found.append(f"{config.leadconnector.base_url} (location {config.leadconnector.location_id})")
+    return " and ".join(found)

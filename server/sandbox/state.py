@@ -1,0 +1,183 @@
+"""The sandbox's memory: seeded accounts, the opportunities written so far, the requests received,
+the faults waiting to be injected and the upstream variants it plays. Thread-safe, because tests
+read it from another thread than the one serving HTTP."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+PLAZBOT_KEY = "sandbox-plazbot-key"
+LEADCONNECTOR_TOKEN = "sandbox-leadconnector-token"  # noqa: S105 - a sandbox credential, not a secret
+PLAZBOT_WORKSPACE = "ws-sandbox"
+LC_LOCATION = "loc-sandbox"
+LC_PIPELINE = "pipe-sandbox"
+
+UpdateStyle = Literal["param", "fields"]
+UpsertShapes = Literal["followers", "contact", "either"]
+GetShape = Literal["envelope", "bare"]
+Drop = Literal["before", "after"]
+
+
+@dataclass
+class Seed:
+    """Ids that exist in the sandbox, so that an unknown id gets the CRM's not-found answer."""
+
+    workspaces: tuple[str, ...] = (PLAZBOT_WORKSPACE, "ws-sandbox-2")
+    plazbot_contacts: tuple[str, ...] = ("contact-456", "contact-457", "contact-458")
+    plazbot_users: tuple[str, ...] = ("user-123", "user-124")
+    plazbot_stages: tuple[tuple[str, str], ...] = (
+        ("stage-new", "Nuevo"),
+        ("stage-qualified", "Calificado"),
+        ("stage-proposal", "Propuesta"),
+        ("stage-won", "Ganado"),
+        ("stage-lost", "Perdido"),
+    )
+    locations: tuple[str, ...] = (LC_LOCATION,)
+    lc_pipelines: dict[str, tuple[tuple[str, str], ...]] = field(
+        default_factory=lambda: {
+            LC_PIPELINE: (
+                ("7915dedc-8f18-44d5-8bc3-77c04e994a10", "New lead"),
+                ("0c4f3b9e-2f7a-4a51-9d1e-5b8a1c2d3e4f", "Contacted"),
+                ("5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d", "Proposal sent"),
+                ("9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a", "Closed"),
+            ),
+        }
+    )
+    lc_contacts: tuple[str, ...] = ("LiKJ2vnRg5ETM8Z19K7", "contact-lc-1", "contact-lc-2")
+    lc_users: tuple[str, ...] = ("082goXVW3lIExEQPOnd3", "user-lc-1")
+    lc_lost_reasons: tuple[str, ...] = ("lost-price", "lost-timing")
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour for requests to `route` ('*' for any), used `times` times.
+
+    - status: answer with this status (and `body`, `content_type`, `headers`) instead of the real
+      answer; the write is not applied unless `apply` is set.
+    - drop: close the connection without an answer, 'before' applying the write or 'after' it.
+    - delay: seconds to wait before answering (after applying the write, if it is applied).
+    """
+
+    route: str = "*"
+    status: int | None = None
+    body: str | None = None
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    drop: Drop | None = None
+    apply: bool = False
+    times: int = 1
+
+
+@dataclass
+class Options:
+    """Which documented upstream variant the sandbox plays."""
+
+    plazbot_update_style: UpdateStyle = "param"
+    upsert_shapes: UpsertShapes = "either"
+    plazbot_get_shape: GetShape = "envelope"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request as the sandbox received it."""
+
+    route: str
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "route": self.route,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "body": self.body,
+        }
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:24]
+
+
+class SandboxState:
+    def __init__(
+        self,
+        *,
+        plazbot_key: str = PLAZBOT_KEY,
+        leadconnector_token: str = LEADCONNECTOR_TOKEN,
+        seed: Seed | None = None,
+        options: Options | None = None,
+    ) -> None:
+        self.plazbot_key = plazbot_key
+        self.leadconnector_token = leadconnector_token
+        self.seed = seed or Seed()
+        self.options = options or Options()
+        self.lock = threading.RLock()
+        self.plazbot: dict[str, dict[str, Any]] = {}
+        self.leadconnector: dict[str, dict[str, Any]] = {}
+        self.requests: list[Recorded] = []
+        self.faults: list[Fault] = []
+        self._codes: dict[tuple[str, int], int] = {}
+
+    def reset(self) -> None:
+        """Forget every opportunity, request and fault, and play the default variants again."""
+        with self.lock:
+            self.plazbot.clear()
+            self.leadconnector.clear()
+            self.requests.clear()
+            self.faults.clear()
+            self._codes.clear()
+            self.options = Options()
+
+    def inject(self, fault: Fault) -> None:
+        with self.lock:
+            self.faults.append(fault)
+
+    def take_fault(self, route: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.route in ("*", route):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
+    def record(self, entry: Recorded) -> None:
+        with self.lock:
+            self.requests.append(entry)
+
+    def requests_to(self, route: str) -> list[Recorded]:
+        with self.lock:
+            return [r for r in self.requests if r.route == route]
+
+    def next_code(self, workspace: str) -> str:
+        """Plazbot's human code, OPP-YYYY-NNNN, counted per workspace and year."""
+        year = datetime.now(UTC).year
+        with self.lock:
+            count = self._codes.get((workspace, year), 0) + 1
+            self._codes[(workspace, year)] = count
+        return f"OPP-{year}-{count:04d}"
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "plazbot": [dict(o) for o in self.plazbot.values()],
+                "leadconnector": [dict(o) for o in self.leadconnector.values()],
+                "requests": len(self.requests),
+                "faults": len(self.faults),
+                "options": vars(self.options).copy(),
+            }
