@@ -172,7 +172,7 @@ class UpsertOpportunityArgs(ToolArgs):
     followers: Annotated[
         list[Id] | None,
         BeforeValidator(_json_list),
-        AfterValidator(_at_most(50)),
+        _at_most(50),
         Field(description="Follower user ids"),
     ] = None
     followersActionType: Annotated[Literal["add", "remove"], Field(description="For followers")] = "add"

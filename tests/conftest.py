@@ -1,0 +1,76 @@
+"""Shared fixtures: one sandbox CRM per test session on real loopback HTTP, reset before every test,
+and MCP clients talking to the server through the protocol (in memory)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp_types import CallToolResult
+
+from server.app import build_server
+from server.config import ServerConfig
+from server.main import sandbox_config
+from server.sandbox import SandboxServer, SandboxState
+
+# Secrets that look like real ones, so a leak would be visible in any text that carries it.
+CANARY_KEY = "pk-canary-6b1f0e2d9c8a7b6f5e4d3c2b1a0f9e8d"
+CANARY_TOKEN = "pit-canary-3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
+    with SandboxServer(SandboxState(plazbot_key=CANARY_KEY, leadconnector_token=CANARY_TOKEN)) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> SandboxState:
+    sandbox_server.state.reset()
+    return sandbox_server.state
+
+
+def canary_config(url: str, **changes: Any) -> ServerConfig:
+    """The sandbox configuration with canary secrets, optionally changed (e.g. http_timeout)."""
+    base = sandbox_config(url)
+    assert base.plazbot is not None and base.leadconnector is not None
+    from pydantic import SecretStr
+
+    config = replace(
+        base,
+        plazbot=replace(base.plazbot, api_key=SecretStr(CANARY_KEY)),
+        leadconnector=replace(base.leadconnector, token=SecretStr(CANARY_TOKEN)),
+    )
+    return replace(config, **changes)
+
+
+@pytest.fixture
+def config(sandbox_server: SandboxServer, sandbox: SandboxState) -> ServerConfig:
+    return canary_config(sandbox_server.url, http_timeout=2.0)
+
+
+@pytest.fixture
+async def client(config: ServerConfig) -> AsyncIterator[Client]:
+    async with Client(build_server(config), mode="legacy") as connected:
+        yield connected
+
+
+def text_of(result: CallToolResult) -> str:
+    assert len(result.content) == 1
+    block = result.content[0]
+    assert block.type == "text"
+    return block.text
+
+
+def assert_clean(text: str) -> None:
+    """Nothing an agent reads may carry a secret, a stack trace or a raw upstream body."""
+    for forbidden in (CANARY_KEY, CANARY_TOKEN, "Traceback", "Bearer", "<html", "statusCode", '{"'):
+        assert forbidden not in text, f"{forbidden!r} leaked into: {text}"

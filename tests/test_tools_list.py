@@ -1,0 +1,79 @@
+"""What the agent sees: the tools/list snapshot, which tools are listed, and the schemas' shape.
+
+Any change to a tool's name, schema, annotations or description changes the snapshot; review it,
+then regenerate with `UPDATE_SNAPSHOTS=1 make test`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from server.app import build_server
+from server.config import ServerConfig
+
+pytestmark = pytest.mark.anyio
+SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
+
+
+async def _listed(config: ServerConfig, mode: str = "legacy") -> list[dict[str, Any]]:
+    async with Client(build_server(config), mode=mode) as client:
+        result = await client.list_tools()
+    return [t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in result.tools]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_tools_list_matches_the_snapshot(config: ServerConfig, mode: str) -> None:
+    tools = await _listed(config, mode)
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(json.dumps(tools, indent=2, ensure_ascii=False) + "\n")
+    assert tools == json.loads(SNAPSHOT.read_text())
+
+
+async def test_only_the_configured_crms_tools_are_listed(config: ServerConfig) -> None:
+    plazbot_only = [t["name"] for t in await _listed(replace(config, leadconnector=None))]
+    lc_only = [t["name"] for t in await _listed(replace(config, plazbot=None))]
+    both = [t["name"] for t in await _listed(config)]
+    assert plazbot_only == ["create_opportunity", "update_opportunity_field"]
+    assert lc_only == ["upsert_opportunity"]
+    assert both == ["create_opportunity", "update_opportunity_field", "upsert_opportunity"]
+
+
+async def test_annotations_are_honest(config: ServerConfig) -> None:
+    hints = {t["name"]: t["annotations"] for t in await _listed(config)}
+    for name, ann in hints.items():
+        assert ann["readOnlyHint"] is False and ann["destructiveHint"] is False and ann["openWorldHint"] is True, name
+    assert hints["create_opportunity"]["idempotentHint"] is False
+    assert hints["update_opportunity_field"]["idempotentHint"] is True
+    assert hints["upsert_opportunity"]["idempotentHint"] is False  # without id it creates
+
+
+def _walk(node: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        found.append(node)
+        for value in node.values():
+            found += _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _walk(value)
+    return found
+
+
+async def test_schemas_are_flat_and_every_argument_is_described(config: ServerConfig) -> None:
+    for tool in await _listed(config):
+        schema = tool["inputSchema"]
+        assert schema["type"] == "object"
+        for node in _walk(schema) + _walk(tool["outputSchema"]):
+            assert not {"$ref", "$defs", "title", "anyOf"} & node.keys(), (tool["name"], node)
+        for name, prop in schema["properties"].items():
+            assert name[0].islower() and "_" not in name, name  # upstream camelCase names
+            assert 0 < len(prop["description"]) <= 60, (tool["name"], name)
+        assert tool["title"] and 0 < len(tool["description"]) <= 220
+        assert set(tool["outputSchema"]["properties"]) >= {"ok", "action", "id", "account", "warnings"}
