@@ -1,0 +1,39 @@
+# Every target sets itself up: a virtual environment in .venv with the project and its dev tools.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8765
+
+.PHONY: run test check format sandbox clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+## run: serve MCP over streamable HTTP at http://127.0.0.1:$(PORT)/mcp, writing to the embedded sandbox CRM
+run: $(STAMP)
+	$(BIN)/opportunity-mcp --sandbox --transport http --port $(PORT)
+
+## test: lint, strict typing, then every test
+test: check
+	$(BIN)/python -m pytest
+
+## check: ruff (lint and format) and mypy --strict
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## sandbox: the sandbox CRM alone on port 8766, for other processes to point their base URLs at
+sandbox: $(STAMP)
+	$(BIN)/opportunity-mcp sandbox --port 8766
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
