@@ -66,9 +66,11 @@ def _configure_logging() -> None:
         level=level if level in logging.getLevelNamesMapping() else "INFO",
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # Request lines of the HTTP client add nothing to our own log lines.
-    for noisy in ("httpx2", "httpcore2", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Request lines of the HTTP client and per-request session notes of the SDK add nothing to our
+    # own log lines; they come back with OPPORTUNITY_MCP_LOG_LEVEL=DEBUG.
+    if level != "DEBUG":
+        for noisy in ("httpx2", "httpcore2", "httpx", "httpcore", "mcp", "uvicorn"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def sandbox_config(url: str) -> ServerConfig:
