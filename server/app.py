@@ -4,6 +4,7 @@ HTTP client per CRM for the life of the process (or of the HTTP session manager)
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -20,6 +21,8 @@ from server.config import ServerConfig
 from server.crm.http import make_http_client
 from server.crm.leadconnector import LeadConnectorClient
 from server.crm.plazbot import PlazbotClient
+from server.crm.policy import RateLimiter
+from server.journal import Journal, Row, default_path
 from server.models import (
     CreateOpportunityArgs,
     Envelope,
@@ -88,8 +91,31 @@ def build_tools(config: ServerConfig) -> list[Tool]:
     return tools
 
 
-def build_server(config: ServerConfig, tools: list[Tool] | None = None) -> MCPServer[State]:
-    """The server for `config`; `tools` defaults to `build_tools(config)`."""
+def open_journal(config: ServerConfig) -> Journal:
+    return Journal(config.journal or default_path())
+
+
+def journal_lines(rows: list[Row]) -> str:
+    """Recent writes, newest first, one compact line each (for the agent and the terminal)."""
+    out = []
+    for row in rows:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row.at))
+        what = " ".join(x for x in (row.code, f"id {row.opportunity_id}" if row.opportunity_id else None) if x)
+        status = f" HTTP {row.status}" if row.status else ""
+        key = f" key {row.idem_key}" if row.idem_key else ""
+        out.append(
+            f"{stamp} {row.tool} {row.account} {row.outcome}{status} {what}{key} "
+            f"{row.latency_ms or 0} ms {row.requests} req".replace("  ", " ")
+        )
+    return "\n".join(out) if out else "No writes yet."
+
+
+def build_server(
+    config: ServerConfig, tools: list[Tool] | None = None, journal: Journal | None = None
+) -> MCPServer[State]:
+    """The server for `config`; `tools` defaults to `build_tools(config)`, `journal` to the
+    configured file, open for the life of the process."""
+    journal = journal or open_journal(config)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[State]) -> AsyncIterator[State]:
@@ -102,10 +128,18 @@ def build_server(config: ServerConfig, tools: list[Tool] | None = None) -> MCPSe
             if config.leadconnector is not None:
                 http = make_http_client(config.leadconnector.base_url, config.http_timeout)
                 await stack.enter_async_context(http)
-                leadconnector = LeadConnectorClient(config.leadconnector, http)
-            yield State(plazbot=plazbot, leadconnector=leadconnector, secrets=config.secrets())
+                limiter = RateLimiter(config.rate_limit, config.rate_window)
+                leadconnector = LeadConnectorClient(config.leadconnector, http, limiter=limiter, shapes=journal)
+            yield State(
+                plazbot=plazbot,
+                leadconnector=leadconnector,
+                journal=journal,
+                secrets=config.secrets(),
+                call_budget=config.call_budget,
+                duplicate_window=config.duplicate_window,
+            )
 
-    return MCPServer(
+    server: MCPServer[State] = MCPServer(
         "opportunity-mcp",
         title="Opportunity MCP",
         version=__version__,
@@ -113,3 +147,15 @@ def build_server(config: ServerConfig, tools: list[Tool] | None = None) -> MCPSe
         tools=build_tools(config) if tools is None else tools,
         lifespan=lifespan,
     )
+
+    @server.resource(
+        "journal://recent",
+        name="recent-writes",
+        title="Recent writes",
+        description="The last 20 writes, newest first: tool, account, outcome, opportunity, latency.",
+        mime_type="text/plain",
+    )
+    def recent_writes() -> str:
+        return journal_lines(journal.recent(20))
+
+    return server

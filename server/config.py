@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLAZBOT_HOSTS = {
@@ -61,7 +61,12 @@ class Settings(BaseSettings):
     leadconnector_token: SecretStr | None = Field(None, validation_alias="LEADCONNECTOR_TOKEN")
     leadconnector_location_id: str | None = Field(None, validation_alias="LEADCONNECTOR_LOCATION_ID")
     leadconnector_pipeline_id: str | None = Field(None, validation_alias="LEADCONNECTOR_PIPELINE_ID")
-    http_timeout: float = Field(15.0, gt=0, le=120, validation_alias=AliasChoices("OPPORTUNITY_MCP_HTTP_TIMEOUT"))
+    http_timeout: float = Field(15.0, gt=0, le=120, validation_alias="OPPORTUNITY_MCP_HTTP_TIMEOUT")
+    call_budget: float = Field(20.0, gt=0, le=600, validation_alias="OPPORTUNITY_MCP_CALL_BUDGET")
+    duplicate_window: float = Field(600.0, ge=0, validation_alias="OPPORTUNITY_MCP_DUPLICATE_WINDOW")
+    rate_limit: int = Field(100, ge=1, validation_alias="OPPORTUNITY_MCP_RATE_LIMIT")
+    rate_window: float = Field(10.0, gt=0, validation_alias="OPPORTUNITY_MCP_RATE_WINDOW")
+    journal: str | None = Field(None, validation_alias="OPPORTUNITY_MCP_JOURNAL")
 
     @field_validator("plazbot_base_url", "leadconnector_base_url")
     @classmethod
@@ -103,6 +108,11 @@ class ServerConfig:
     leadconnector: LeadConnectorAccount | None
     http_timeout: float = 15.0
     sandbox: bool = False
+    call_budget: float = 20.0
+    duplicate_window: float = 600.0
+    rate_limit: int = 100
+    rate_window: float = 10.0
+    journal: str = ""  # SQLite path; "" means the default under the user's state directory
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, so outgoing text can be scrubbed of them as a last line of defence."""
@@ -120,7 +130,16 @@ def load_config() -> ServerConfig:
         settings = Settings()
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise ConfigError(f"Invalid configuration: {_first_error(exc)}") from None
-    config = ServerConfig(settings.plazbot(), settings.leadconnector(), settings.http_timeout)
+    config = ServerConfig(
+        settings.plazbot(),
+        settings.leadconnector(),
+        settings.http_timeout,
+        call_budget=settings.call_budget,
+        duplicate_window=settings.duplicate_window,
+        rate_limit=settings.rate_limit,
+        rate_window=settings.rate_window,
+        journal=settings.journal or "",
+    )
     if config.plazbot is None and config.leadconnector is None:
         raise ConfigError("No CRM is configured.\n" + CONFIG_HELP)
     return config

@@ -2,6 +2,7 @@
 
     opportunity-mcp [--transport stdio|http] [--host 127.0.0.1] [--port 8765] [--sandbox]
     opportunity-mcp sandbox [--host 127.0.0.1] [--port 8766]
+    opportunity-mcp journal [--limit 20]
 
 stdout belongs to the protocol on stdio: everything this module says goes to stderr.
 """
@@ -9,11 +10,15 @@ stdout belongs to the protocol on stdio: everything this module says goes to std
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 
 from pydantic import SecretStr
 
@@ -86,6 +91,8 @@ def sandbox_config(url: str) -> ServerConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     _configure_logging()
+    if args_list[:1] == ["journal"]:
+        return _show_journal(args_list[1:])
     if args_list[:1] == ["sandbox"]:
         opts = _sandbox_parser().parse_args(args_list[1:])
         from server.sandbox import serve_forever
@@ -100,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from server.sandbox import SandboxServer
 
         sandbox = SandboxServer().start()
-        config = sandbox_config(sandbox.url)
+        # The sandbox forgets its deals at exit, so its journal must not outlive it either.
+        journal = os.environ.get("OPPORTUNITY_MCP_JOURNAL") or _scratch_journal()
+        config = replace(sandbox_config(sandbox.url), journal=journal)
     else:
         try:
             config = load_config()
@@ -141,6 +150,32 @@ def _serve(config: ServerConfig, transport: str, host: str, port: int, sandbox_u
         f"writes go to {target}"
     )
     uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
+    return 0
+
+
+def _scratch_journal() -> str:
+    folder = tempfile.mkdtemp(prefix="opportunity-mcp-sandbox-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return os.path.join(folder, "journal.sqlite3")
+
+
+def _show_journal(argv: list[str]) -> int:
+    """`opportunity-mcp journal`: the recent writes as a table on the terminal."""
+    parser = argparse.ArgumentParser(prog="opportunity-mcp journal", description="Show recent writes.")
+    parser.add_argument("--limit", type=int, default=20)
+    opts = parser.parse_args(argv)
+    from server.app import journal_lines
+    from server.journal import Journal, default_path
+
+    path = os.environ.get("OPPORTUNITY_MCP_JOURNAL") or str(default_path())
+    if path != ":memory:" and not os.path.exists(path):
+        _say(f"opportunity-mcp: no journal at {path} yet")
+        return 1
+    journal = Journal(path)
+    try:
+        sys.stdout.write(f"journal: {path}\n{journal_lines(journal.recent(opts.limit))}\n")
+    finally:
+        journal.close()
     return 0
 
 

@@ -65,6 +65,9 @@ def iso_date(value: str) -> str:
 Id = Annotated[str, AfterValidator(_check_id)]
 Money = Annotated[float, BeforeValidator(_no_bool), AfterValidator(_money), Field(json_schema_extra={"minimum": 0})]
 Name = Annotated[str, _text(200)]
+IdemKey = Annotated[str, _text(200)]
+_KEY_HELP = "Bot flows: the message id that triggered this write"
+_DUP_HELP = "Create even if an identical deal was just created"
 IsoDate = Annotated[str, Field(json_schema_extra={"format": "date"}), AfterValidator(iso_date)]
 OpportunityStatus = Literal["open", "won", "lost", "abandoned"]
 
@@ -84,6 +87,8 @@ class CreateOpportunityArgs(ToolArgs):
     stageId: Annotated[Id | None, Field(description="Pipeline stage id")] = None
     expirationDate: Annotated[IsoDate | None, Field(description="Close date")] = None
     workspaceId: Annotated[Id | None, Field(description="Default: the configured workspace")] = None
+    idempotencyKey: Annotated[IdemKey | None, Field(description=_KEY_HELP)] = None
+    allowDuplicate: Annotated[bool, Field(description=_DUP_HELP)] = False
 
 
 UpdatableField = Literal[
@@ -179,13 +184,15 @@ class UpsertOpportunityArgs(ToolArgs):
     isRemoveAllFollowers: Annotated[bool, Field(description="Clear followers first")] = False
     pipelineId: Annotated[Id | None, Field(description="Default: the configured pipeline")] = None
     locationId: Annotated[Id | None, Field(description="Default: the configured location")] = None
+    idempotencyKey: Annotated[IdemKey | None, Field(description=_KEY_HELP)] = None
+    allowDuplicate: Annotated[bool, Field(description=_DUP_HELP)] = False
 
 
 class Envelope(BaseModel):
     """The result every tool returns as structuredContent (None fields are left out)."""
 
     ok: bool
-    action: Literal["created", "updated"]
+    action: Literal["created", "updated", "already_done"]
     account: str
     id: str
     code: str | None = None

@@ -49,7 +49,7 @@ def success_text(env: Envelope, *, field: str | None = None) -> str:
             parts.append(f"contact {_short(env.contact, 40)}")
         if env.assignee:
             parts.append(f"assigned to {_short(env.assignee, 40)}")
-        verb = "Created" if env.action == "created" else "Updated"
+        verb = {"created": "Created", "updated": "Updated", "already_done": "Already done, nothing sent:"}[env.action]
         text = f"{verb} {head}" + (" " + ", ".join(parts) if parts else "") + "."
     if env.warnings:
         text += f" Note: {env.warnings[0]}"

@@ -1,12 +1,16 @@
 """The three tools. Each is thin: validate the arguments, call the CRM, shape the envelope.
 
 A tool receives the raw arguments and validates them itself (`parse`), so a refusal names the
-argument and what is allowed, in one line, without echoing the input back. Every text leaving a
-tool passes `State.scrub`, a last line of defence that no configured secret can reach the agent.
+argument and what is allowed, in one line, without echoing the input back. Every write goes through
+the journal (`_journaled`): claimed before the HTTP call, finished after it, and answered from the
+journal when it repeats an earlier one. Every text leaving a tool passes `State.scrub`, a last line
+of defence that no configured secret can reach the agent.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -18,7 +22,9 @@ from pydantic import BaseModel, ValidationError
 from server.crm.errors import CrmError
 from server.crm.leadconnector import LeadConnectorClient
 from server.crm.plazbot import PlazbotClient
+from server.crm.policy import CallPolicy
 from server.crm.result import WriteResult
+from server.journal import Claim, Journal, fingerprint
 from server.models import (
     CreateOpportunityArgs,
     Envelope,
@@ -34,11 +40,14 @@ Crm = Literal["plazbot", "leadconnector"]
 
 @dataclass(frozen=True, slots=True)
 class State:
-    """What the lifespan holds for the tools: one client per configured CRM."""
+    """What the lifespan holds for the tools: one client per configured CRM, and the journal."""
 
     plazbot: PlazbotClient | None
     leadconnector: LeadConnectorClient | None
+    journal: Journal
     secrets: tuple[str, ...] = ()
+    call_budget: float = 20.0
+    duplicate_window: float = 600.0
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
@@ -82,21 +91,130 @@ def _answer(state: State, env: Envelope, field: str | None = None) -> CallToolRe
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=env.wire())
 
 
-def _failed(state: State, err: CrmError, kind: WriteKind, crm: Crm) -> ToolError:
-    return ToolError(state.scrub(failure_text(err, kind=kind, crm=crm)))
+def _progress(ctx: Context[Any, Any]) -> Callable[[float, str], Awaitable[None]]:
+    waits = 0
+
+    async def notice(delay: float, reason: str) -> None:
+        nonlocal waits
+        waits += 1
+        await ctx.report_progress(waits, None, f"{reason}; waiting {delay:.1f} s")
+
+    return notice
+
+
+def _args_fp(tool: str, account: str, args: BaseModel) -> str:
+    return fingerprint(tool, account, args.model_dump(exclude={"idempotencyKey", "allowDuplicate"}))
+
+
+async def _journaled(
+    ctx: Context[Any, Any],
+    *,
+    tool: str,
+    account: str,
+    args: BaseModel,
+    key: str | None,
+    guard: dict[str, Any] | None,
+    kind: WriteKind,
+    crm: Crm,
+    write: Callable[[CallPolicy], Awaitable[WriteResult]],
+    field: str | None = None,
+) -> CallToolResult:
+    """Claim the write in the journal, send it, record the outcome; answer a repeat from the journal."""
+    state = _state(ctx)
+    args_fp = _args_fp(tool, account, args)
+    claim = state.journal.claim(
+        tool=tool,
+        account=account,
+        fp=fingerprint(tool, account, guard or {}),
+        args_fp=args_fp,
+        key=key,
+        guard=guard is not None,
+        window=state.duplicate_window,
+    )
+    if claim.row_id is None:
+        return _repeat(state, claim, args_fp)
+    policy = CallPolicy(budget=state.call_budget, on_wait=_progress(ctx))
+    started = time.monotonic()
+    # Anything that ends the call without an answer (a crash, a cancellation) leaves "unknown".
+    outcome, status, env = "unknown", None, None
+    try:
+        result = await write(policy)
+        env = _envelope(result)
+        outcome = "done"
+        return _answer(state, env, field)
+    except CrmError as err:
+        outcome, status = ("failed" if err.outcome_known else "unknown"), err.status
+        raise ToolError(state.scrub(failure_text(err, kind=kind, crm=crm))) from None
+    finally:
+        state.journal.finish(
+            claim.row_id,
+            outcome,  # type: ignore[arg-type]
+            status=status if env is None else 200,
+            opportunity_id=env.id if env else None,
+            code=env.code if env else None,
+            latency_ms=round((time.monotonic() - started) * 1000),
+            requests=policy.requests,
+            envelope=env.wire() if env else None,
+        )
+
+
+def _repeat(state: State, claim: Claim, args_fp: str) -> CallToolResult:
+    """Answer a call the journal has seen before, without calling the CRM."""
+    earlier = claim.earlier
+    if earlier is None or earlier.outcome == "pending":
+        raise ToolError("The same write is in progress right now; wait for its answer instead of calling again.")
+    ago = f"{max(0, round(time.time() - earlier.at))} s ago"
+    if earlier.outcome == "done" and earlier.envelope is not None:
+        env = Envelope.model_validate(earlier.envelope)
+        if claim.reason == "key":
+            note = f"this idempotencyKey was used {ago}; this is that call's result and nothing was sent"
+            if earlier.args_fp != args_fp:
+                note += "; the new arguments differ and were NOT applied"
+        else:
+            note = (
+                f"an identical opportunity was created {ago}; nothing new was created (allowDuplicate: true forces one)"
+            )
+        env = env.model_copy(update={"action": "already_done", "warnings": [note]})
+        return _answer(state, env)
+    if claim.reason == "key":
+        raise ToolError(
+            f"The call with this idempotencyKey {ago} has an unknown outcome: the opportunity may or may not exist. "
+            "Check the CRM before doing anything else; use a new key only once you know it does not exist."
+        )
+    raise ToolError(
+        f"An identical create {ago} has an unknown outcome: the opportunity may already exist. Check the CRM; "
+        "pass allowDuplicate: true only if you are sure it does not."
+    )
 
 
 async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
     """Create a Plazbot/Wabotify opportunity (deal). Use ids from lookups, never invented ones.
-    Not idempotent: if an error says the outcome is unknown, check before calling again."""
+    Repeats with the same idempotencyKey, or identical creates, return the first result."""
     args = parse(CreateOpportunityArgs, arguments)
-    state = _state(ctx)
-    assert state.plazbot is not None
-    try:
-        result = await state.plazbot.create(args)
-    except CrmError as err:
-        raise _failed(state, err, "create", "plazbot") from None
-    return _answer(state, _envelope(result))
+    client = _state(ctx).plazbot
+    assert client is not None
+    account = args.workspaceId or client.account.workspace_id
+    guard = (
+        None
+        if args.allowDuplicate
+        else {
+            "name": args.name,
+            "contactId": args.contactId,
+            "amount": args.amount,
+            "description": args.description,
+        }
+    )
+    return await _journaled(
+        ctx,
+        tool="create_opportunity",
+        account=account,
+        args=args,
+        key=args.idempotencyKey,
+        guard=guard,
+        kind="create",
+        crm="plazbot",
+        write=lambda policy: client.create(args, policy),
+    )
 
 
 async def update_opportunity_field(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
@@ -111,14 +229,20 @@ async def update_opportunity_field(arguments: dict[str, Any], ctx: Context[Any, 
         value = args.checked_value()
     except ValueError as exc:
         raise ToolError(f"Invalid arguments: {exc}") from None
-    state = _state(ctx)
-    assert state.plazbot is not None
-    try:
-        result = await state.plazbot.update_field(args, value)
-    except CrmError as err:
-        raise _failed(state, err, "update", "plazbot") from None
-    field = args.customFieldName if args.field == "customFields" else args.field
-    return _answer(state, _envelope(result), field=field)
+    client = _state(ctx).plazbot
+    assert client is not None
+    return await _journaled(
+        ctx,
+        tool="update_opportunity_field",
+        account=args.workspaceId or client.account.workspace_id,
+        args=args,
+        key=None,
+        guard=None,
+        kind="update",
+        crm="plazbot",
+        write=lambda policy: client.update_field(args, value, policy),
+        field=args.customFieldName if args.field == "customFields" else args.field,
+    )
 
 
 async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
@@ -127,15 +251,30 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
     args = parse(UpsertOpportunityArgs, arguments)
     if args.id is None and args.name is None:
         raise ToolError("Invalid arguments: name: required when id is not given (a new opportunity needs a name)")
-    state = _state(ctx)
-    client = state.leadconnector
+    client = _state(ctx).leadconnector
     assert client is not None
     pipeline = args.pipelineId or client.account.pipeline_id
     if pipeline is None:
         raise ToolError("Invalid arguments: pipelineId: required, since LEADCONNECTOR_PIPELINE_ID is not configured")
     location = args.locationId or client.account.location_id
-    try:
-        result = await client.upsert(args, location=location, pipeline=pipeline)
-    except CrmError as err:
-        raise _failed(state, err, "upsert-id" if args.id else "upsert-new", "leadconnector") from None
-    return _answer(state, _envelope(result))
+    guard = (
+        None
+        if args.id is not None or args.allowDuplicate
+        else {
+            "name": args.name,
+            "contactId": args.contactId,
+            "monetaryValue": args.monetaryValue,
+            "pipelineId": pipeline,
+        }
+    )
+    return await _journaled(
+        ctx,
+        tool="upsert_opportunity",
+        account=location,
+        args=args,
+        key=args.idempotencyKey,
+        guard=guard,
+        kind="upsert-id" if args.id else "upsert-new",
+        crm="leadconnector",
+        write=lambda policy: client.upsert(args, location=location, pipeline=pipeline, policy=policy),
+    )

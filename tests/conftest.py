@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,8 +54,8 @@ def canary_config(url: str, **changes: Any) -> ServerConfig:
 
 
 @pytest.fixture
-def config(sandbox_server: SandboxServer, sandbox: SandboxState) -> ServerConfig:
-    return canary_config(sandbox_server.url, http_timeout=2.0)
+def config(sandbox_server: SandboxServer, sandbox: SandboxState, tmp_path: Path) -> ServerConfig:
+    return canary_config(sandbox_server.url, http_timeout=2.0, journal=str(tmp_path / "journal.sqlite3"))
 
 
 @pytest.fixture

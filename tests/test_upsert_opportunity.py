@@ -131,13 +131,30 @@ async def test_the_body_is_always_exactly_one_documented_shape(
     assert len(fits) == 1, (keys, fits)
 
 
-async def test_a_422_lists_the_crm_reasons(client: Client, sandbox: SandboxState) -> None:
+async def test_a_422_naming_the_other_shape_resends_once_and_is_remembered(
+    client: Client, sandbox: SandboxState
+) -> None:
     sandbox.options.upsert_shapes = "followers"
-    result = await client.call_tool("upsert_opportunity", {"name": "Por contacto", "contactId": "contact-lc-1"})
+    first = await client.call_tool("upsert_opportunity", {"name": "Por contacto", "contactId": "contact-lc-1"})
+    assert not first.is_error, text_of(first)
+    assert first.structured_content is not None
+    assert "refused the contact form of upsert; sent in the followers form, remembered" in str(
+        first.structured_content["warnings"]
+    )
+    bodies = [r.body for r in sandbox.requests_to("lc.upsert")]
+    assert len(bodies) == 2 and "contactId" in bodies[0] and "followers" in bodies[1]
+    await client.call_tool("upsert_opportunity", {"name": "Otro", "contactId": "contact-lc-2"})
+    assert "followers" in sandbox.requests_to("lc.upsert")[2].body  # learned: straight to the right shape
+
+
+async def test_a_422_lists_the_crm_reasons(client: Client, sandbox: SandboxState) -> None:
+    sandbox.options.upsert_shapes = "contact"
+    created = await client.call_tool("upsert_opportunity", {"name": "x", "contactId": "contact-lc-1"})
+    assert created.structured_content is not None
+    result = await client.call_tool("upsert_opportunity", {"id": created.structured_content["id"], "status": "won"})
     assert result.is_error
     text = text_of(result)
-    assert "LeadConnector refused the values (HTTP 422): property contactId should not exist" in text
-    assert "followers must be an array" in text
+    assert "LeadConnector refused the values (HTTP 422): property id should not exist" in text
     assert "Fix those values and call again." in text
 
 

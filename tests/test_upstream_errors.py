@@ -104,7 +104,7 @@ MATRIX: list[tuple[str, Fault, str, str | None]] = [
 
 @pytest.fixture
 async def slow_client(config: ServerConfig) -> Any:
-    async with Client(build_server(replace(config, http_timeout=0.5)), mode="legacy") as client:
+    async with Client(build_server(replace(config, http_timeout=0.5, call_budget=2.0)), mode="legacy") as client:
         yield client
 
 
@@ -128,14 +128,20 @@ async def test_upstream_fault_becomes_a_plain_tool_error(
             "name": "x",
             "customFields": [],
         }
-    sandbox.inject(replace(fault, route=route))
+    sandbox.inject(replace(fault, route=route, times=100))  # the fault persists through retries
     result = await slow_client.call_tool(tool, arguments)
     assert result.is_error
     text = text_of(result)
     expected = for_update if (for_update and route == "plazbot.update") else for_create
     assert expected in text, text
     assert_clean(text)
-    assert len(sandbox.requests_to(route)) == (0 if fault.drop == "before" else 1)
+    sent = len(sandbox.requests_to(route))
+    if fault.drop == "before":
+        assert sent == 0  # the connection closed before the sandbox read the request
+    elif route != "plazbot.update" and fault.status != 429:
+        assert sent == 1  # a create that may have reached the CRM is never sent again
+    else:
+        assert sent >= 1
 
 
 async def test_plazbot_success_false_is_a_failure(client: Client, sandbox: SandboxState) -> None:
@@ -188,3 +194,23 @@ async def test_connection_refused_says_nothing_was_sent(config: ServerConfig, sa
             result = await client.call_tool(tool, arguments)
             assert result.is_error
             assert "could not connect to" in text_of(result) and "Nothing was sent." in text_of(result)
+
+
+@pytest.mark.parametrize(("route", "status"), [("plazbot.update", 503), ("lc.upsert", 429), ("plazbot.create", 429)])
+async def test_a_passing_fault_is_retried_when_that_is_safe(
+    client: Client, sandbox: SandboxState, route: str, status: int
+) -> None:
+    if route == "plazbot.update":
+        sandbox.plazbot["opp-1"] = {"id": "opp-1", "workspaceId": "ws-sandbox", "amount": 1, "name": "x"}
+    sandbox.inject(Fault(route=route, status=status, headers={"Retry-After": "0"}))
+    tool, arguments = CALLS[route]
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, text_of(result)
+    assert len(sandbox.requests_to(route)) == 2
+
+
+async def test_a_create_is_not_resent_after_a_502(client: Client, sandbox: SandboxState) -> None:
+    sandbox.inject(Fault(route="plazbot.create", status=502, apply=True))
+    result = await client.call_tool(*CALLS["plazbot.create"])
+    assert result.is_error and UNKNOWN_CREATE in text_of(result)
+    assert len(sandbox.requests_to("plazbot.create")) == 1 and len(sandbox.plazbot) == 1

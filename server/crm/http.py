@@ -55,10 +55,22 @@ async def send(
     headers: Mapping[str, str],
     params: Mapping[str, str] | None = None,
     body: Mapping[str, Any] | None = None,
+    time_left: float | None = None,
 ) -> Any:
-    """Send one request and return the decoded JSON of a 2xx answer; raise a CrmError otherwise."""
+    """Send one request and return the decoded JSON of a 2xx answer; raise a CrmError otherwise.
+
+    `time_left` (the call's remaining budget) shortens the client's own timeouts, never lengthens them."""
+    extra: dict[str, Any] = {}
+    if time_left is not None:
+        timeout, configured = time_left, client.timeout
+        extra["timeout"] = httpx2.Timeout(
+            min(configured.read or timeout, timeout),
+            connect=min(configured.connect or timeout, timeout),
+            write=min(configured.write or timeout, timeout),
+            pool=min(configured.pool or timeout, timeout),
+        )
     try:
-        response = await client.request(method, path, headers=dict(headers), params=params, json=body)
+        response = await client.request(method, path, headers=dict(headers), params=params, json=body, **extra)
     except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout) as exc:
         # Nothing left this process: safe to say it was not sent.
         log.warning("%s %s %s: could not connect (%s)", crm, method, path, type(exc).__name__)

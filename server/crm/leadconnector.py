@@ -15,13 +15,14 @@ The answer is 200 `{opportunity, new}`; `new` says whether it created or updated
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx2
 
 from server.config import LeadConnectorAccount
-from server.crm.errors import CrmBadResponse
+from server.crm.errors import CrmBadResponse, CrmInvalid
 from server.crm.http import send
+from server.crm.policy import CallPolicy, RateLimiter, with_retries
 from server.crm.result import Opportunity, WriteResult, number, text
 from server.models import UpsertOpportunityArgs
 
@@ -31,12 +32,48 @@ UpsertShape = Literal["followers", "contact"]
 _COMMON = ("name", "status", "pipelineStageId", "monetaryValue", "assignedTo")
 
 
-def choose_shape(args: UpsertOpportunityArgs) -> UpsertShape:
-    """The contact-keyed shape only when the call is about a contact and not about an id;
-    otherwise the current spec's shape."""
-    if args.contactId is not None and args.id is None and args.followers is None and args.lostReasonId is None:
+class ShapeMemory(Protocol):
+    """Where the body shape a location accepts is remembered (the journal database)."""
+
+    def learned_shape(self, location: str) -> str | None: ...
+
+    def learn_shape(self, location: str, shape: str) -> None: ...
+
+
+def _fits_contact(args: UpsertOpportunityArgs) -> bool:
+    return args.contactId is not None and args.id is None
+
+
+def choose_shape(args: UpsertOpportunityArgs, learned: str | None = None) -> UpsertShape:
+    """The shape this location is known to take; else the contact-keyed shape only when the call is
+    about a contact and not about an id or followers; else the current spec's shape."""
+    if learned == "followers":
+        return "followers"
+    if learned == "contact":
+        return "contact" if _fits_contact(args) else "followers"
+    if _fits_contact(args) and args.followers is None and args.lostReasonId is None:
         return "contact"
     return "followers"
+
+
+def drift_target(err: CrmInvalid, sent: UpsertShape, args: UpsertOpportunityArgs) -> UpsertShape | None:
+    """The other shape, when a 422 says the one sent is not what this location takes."""
+    said = " ".join(err.details).lower()
+    if err.status != 422 or not said:
+        return None
+    if sent == "contact" and ("property contactid should not exist" in said or "followers" in said):
+        return "followers"
+    if (
+        sent == "followers"
+        and _fits_contact(args)
+        and (
+            "property followers should not exist" in said
+            or "contactid should not be empty" in said
+            or "contactid must be" in said
+        )
+    ):
+        return "contact"
+    return None
 
 
 def upsert_body(
@@ -69,9 +106,18 @@ class LeadConnectorClient:
 
     name = "LeadConnector"
 
-    def __init__(self, account: LeadConnectorAccount, http: httpx2.AsyncClient) -> None:
+    def __init__(
+        self,
+        account: LeadConnectorAccount,
+        http: httpx2.AsyncClient,
+        *,
+        limiter: RateLimiter | None = None,
+        shapes: ShapeMemory | None = None,
+    ) -> None:
         self.account = account
         self.http = http
+        self.limiter = limiter or RateLimiter()
+        self.shapes = shapes
 
     def _headers(self) -> dict[str, str]:
         return {
@@ -80,9 +126,44 @@ class LeadConnectorClient:
             "Content-Type": "application/json",
         }
 
-    async def upsert(self, args: UpsertOpportunityArgs, *, location: str, pipeline: str) -> WriteResult:
-        body, warnings = upsert_body(args, location=location, pipeline=pipeline, shape=choose_shape(args))
-        data = await send(self.http, self.name, "POST", "/opportunities/upsert", headers=self._headers(), body=body)
+    async def upsert(
+        self, args: UpsertOpportunityArgs, *, location: str, pipeline: str, policy: CallPolicy
+    ) -> WriteResult:
+        """Upsert in the shape this location takes. A 422 that names the other shape means nothing
+        was written, so the call is sent once more in that shape, which is remembered."""
+        shape = choose_shape(args, self.shapes.learned_shape(location) if self.shapes else None)
+        try:
+            return await self._upsert(args, location, pipeline, shape, policy)
+        except CrmInvalid as err:
+            other = drift_target(err, shape, args)
+            if other is None:
+                raise
+        result = await self._upsert(args, location, pipeline, other, policy)
+        if self.shapes is not None:
+            self.shapes.learn_shape(location, other)
+        note = f"this location refused the {shape} form of upsert; sent in the {other} form, remembered"
+        return WriteResult(result.opportunity, result.created, result.account, (*result.warnings, note))
+
+    async def _upsert(
+        self, args: UpsertOpportunityArgs, location: str, pipeline: str, shape: UpsertShape, policy: CallPolicy
+    ) -> WriteResult:
+        body, warnings = upsert_body(args, location=location, pipeline=pipeline, shape=shape)
+        headers = self._headers()
+
+        async def attempt(time_left: float) -> Any:
+            await self.limiter.acquire(location, policy)
+            return await send(
+                self.http,
+                self.name,
+                "POST",
+                "/opportunities/upsert",
+                headers=headers,
+                body=body,
+                time_left=min(time_left, policy.remaining()),
+            )
+
+        # An upsert that names its opportunity is idempotent; one without id may create.
+        data = await with_retries(policy, attempt, idempotent=args.id is not None)
         if not isinstance(data, dict) or not isinstance(data.get("opportunity"), dict):
             raise CrmBadResponse(f"{self.name} answered without the opportunity it upserted")
         created = data.get("new")

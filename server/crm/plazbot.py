@@ -16,6 +16,7 @@ import httpx2
 from server.config import PLAZBOT_HOSTS, PlazbotAccount
 from server.crm.errors import CrmBadResponse, CrmNotApplied, CrmRejected
 from server.crm.http import send, status_error, upstream_messages
+from server.crm.policy import CallPolicy, with_retries
 from server.crm.result import Opportunity, WriteResult, number, text
 from server.models import CreateOpportunityArgs, UpdateOpportunityFieldArgs
 
@@ -46,7 +47,7 @@ class PlazbotClient:
             "Content-Type": "application/json",
         }
 
-    async def create(self, args: CreateOpportunityArgs) -> WriteResult:
+    async def create(self, args: CreateOpportunityArgs, policy: CallPolicy) -> WriteResult:
         """POST /api/opportunity."""
         workspace = args.workspaceId or self.account.workspace_id
         body: dict[str, Any] = {
@@ -59,11 +60,20 @@ class PlazbotClient:
             value = getattr(args, key)
             if value is not None:
                 body[key] = value
-        data = await send(self.http, self.name, "POST", "/api/opportunity", headers=self._headers(workspace), body=body)
+        headers = self._headers(workspace)
+        data = await with_retries(
+            policy,
+            lambda time_left: send(
+                self.http, self.name, "POST", "/api/opportunity", headers=headers, body=body, time_left=time_left
+            ),
+            idempotent=False,
+        )
         opportunity = self._opportunity(self._payload(data))
         return WriteResult(opportunity, created=True, account=workspace)
 
-    async def update_field(self, args: UpdateOpportunityFieldArgs, value: str | float) -> WriteResult:
+    async def update_field(
+        self, args: UpdateOpportunityFieldArgs, value: str | float, policy: CallPolicy
+    ) -> WriteResult:
         """PUT /api/opportunity?id=&workspaceId= with `{"paramToUpdate": F, F: value}`.
 
         That one body satisfies both documented styles: the single-field style reads
@@ -75,14 +85,20 @@ class PlazbotClient:
             body["customFields"] = [{"name": args.customFieldName, "value": str(value)}]
         else:
             body[args.field] = value
-        data = await send(
-            self.http,
-            self.name,
-            "PUT",
-            "/api/opportunity",
-            headers=self._headers(workspace),
-            params={"id": args.opportunityId, "workspaceId": workspace},
-            body=body,
+        headers, params = self._headers(workspace), {"id": args.opportunityId, "workspaceId": workspace}
+        data = await with_retries(
+            policy,
+            lambda time_left: send(
+                self.http,
+                self.name,
+                "PUT",
+                "/api/opportunity",
+                headers=headers,
+                params=params,
+                body=body,
+                time_left=time_left,
+            ),
+            idempotent=True,
         )
         raw = self._payload(data)
         warnings = self._verify(raw, args, value)

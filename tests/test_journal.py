@@ -1,0 +1,115 @@
+"""The write journal through the protocol: repeats answered without an upstream call, duplicates
+guarded, unknown outcomes refused, every row finished, and no secret in any row."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from server.config import ServerConfig
+from server.journal import Journal
+from server.sandbox import Fault, SandboxState
+from tests.conftest import CANARY_KEY, CANARY_TOKEN, text_of
+
+pytestmark = pytest.mark.anyio
+DEAL = {"name": "Plan anual", "description": "Premium", "amount": 1200, "contactId": "contact-456"}
+
+
+def _rows(config: ServerConfig) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(config.journal) as db:
+        return db.execute("SELECT * FROM writes ORDER BY id").fetchall()
+
+
+async def test_same_key_returns_the_first_result_without_calling_the_crm(
+    client: Client, sandbox: SandboxState, config: ServerConfig
+) -> None:
+    first = await client.call_tool("create_opportunity", {**DEAL, "idempotencyKey": "wamid.HBgL1"})
+    again = await client.call_tool(
+        "create_opportunity", {**DEAL, "amount": 999, "allowDuplicate": True, "idempotencyKey": "wamid.HBgL1"}
+    )
+    assert len(sandbox.requests_to("plazbot.create")) == 1 and len(sandbox.plazbot) == 1
+    assert first.structured_content and again.structured_content
+    assert again.structured_content["action"] == "already_done"
+    assert again.structured_content["id"] == first.structured_content["id"]
+    assert "the new arguments differ and were NOT applied" in again.structured_content["warnings"][0]
+    assert text_of(again).startswith("Already done, nothing sent: opportunity OPP-")
+
+
+async def test_identical_create_inside_the_window_is_answered_as_done(client: Client, sandbox: SandboxState) -> None:
+    first = await client.call_tool("create_opportunity", DEAL)
+    again = await client.call_tool("create_opportunity", {**DEAL, "name": "  plan ANUAL "})
+    forced = await client.call_tool("create_opportunity", {**DEAL, "allowDuplicate": True})
+    assert first.structured_content and again.structured_content and forced.structured_content
+    assert again.structured_content["action"] == "already_done"
+    assert "an identical opportunity was created" in again.structured_content["warnings"][0]
+    assert forced.structured_content["action"] == "created"
+    assert len(sandbox.plazbot) == 2
+
+
+async def test_unknown_outcome_refuses_the_repeat_until_checked(
+    client: Client, sandbox: SandboxState, config: ServerConfig
+) -> None:
+    sandbox.inject(Fault(route="plazbot.create", drop="after"))
+    lost = await client.call_tool("create_opportunity", {**DEAL, "idempotencyKey": "k1"})
+    assert lost.is_error and "may or may not have been created" in text_of(lost)
+    by_key = await client.call_tool("create_opportunity", {**DEAL, "idempotencyKey": "k1"})
+    by_content = await client.call_tool("create_opportunity", DEAL)
+    assert by_key.is_error and "has an unknown outcome" in text_of(by_key)
+    assert by_content.is_error and "An identical create" in text_of(by_content)
+    assert len(sandbox.requests_to("plazbot.create")) == 1 and len(sandbox.plazbot) == 1
+    forced = await client.call_tool("create_opportunity", {**DEAL, "allowDuplicate": True})
+    assert not forced.is_error
+
+
+async def test_a_failed_key_may_be_used_again(client: Client, sandbox: SandboxState) -> None:
+    sandbox.inject(Fault(route="plazbot.create", status=400, body='{"message": "no"}'))
+    failed = await client.call_tool("create_opportunity", {**DEAL, "idempotencyKey": "k2"})
+    retried = await client.call_tool("create_opportunity", {**DEAL, "idempotencyKey": "k2"})
+    assert failed.is_error and not retried.is_error
+    assert retried.structured_content and retried.structured_content["action"] == "created"
+
+
+async def test_every_row_is_finished_and_holds_no_secret(
+    client: Client, sandbox: SandboxState, config: ServerConfig
+) -> None:
+    await client.call_tool("create_opportunity", DEAL)
+    sandbox.inject(Fault(route="plazbot.create", status=401))
+    await client.call_tool("create_opportunity", {**DEAL, "name": "otro"})
+    await client.call_tool("upsert_opportunity", {"name": "lc", "idempotencyKey": "m-1"})
+    with sqlite3.connect(config.journal) as db:
+        outcomes = [r[0] for r in db.execute("SELECT outcome FROM writes ORDER BY id")]
+    assert outcomes == ["done", "failed", "done"]
+    dump = repr(_rows(config))
+    assert CANARY_KEY not in dump and CANARY_TOKEN not in dump and "Bearer" not in dump
+
+
+async def test_recent_writes_resource(client: Client, sandbox: SandboxState) -> None:
+    await client.call_tool("create_opportunity", DEAL)
+    listed = await client.list_resources()
+    assert [r.uri for r in listed.resources] == ["journal://recent"]
+    read = await client.read_resource("journal://recent")
+    text = read.contents[0].text  # type: ignore[union-attr]
+    assert "create_opportunity ws-sandbox done HTTP 200 OPP-" in text
+
+
+def test_journal_command_prints_a_table(config: ServerConfig) -> None:
+    journal = Journal(config.journal)
+    claim = journal.claim(tool="create_opportunity", account="ws", fp="f", args_fp="a", key=None, guard=True, window=60)
+    assert claim.row_id is not None
+    journal.finish(claim.row_id, "done", status=200, opportunity_id="opp-9", code="OPP-2026-0009")
+    journal.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "server", "journal"],
+        env={**os.environ, "OPPORTUNITY_MCP_JOURNAL": config.journal},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0
+    assert "create_opportunity ws done HTTP 200 OPP-2026-0009 id opp-9" in done.stdout
