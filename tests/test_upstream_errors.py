@@ -4,8 +4,10 @@ tool — injected into the sandbox over real loopback HTTP."""
 from __future__ import annotations
 
 import json
+import logging
 import socket
-from dataclasses import replace
+import sqlite3
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from mcp import Client
 from server.app import build_server
 from server.config import ServerConfig
 from server.sandbox import Fault, SandboxState
-from tests.conftest import assert_clean, text_of
+from tests.conftest import CANARY_KEY, CANARY_TOKEN, assert_clean, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -27,78 +29,59 @@ HTML = "<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"
 UNKNOWN_CREATE = "may or may not have been created: check the CRM before calling again"
 UNKNOWN_UPDATE = "may or may not have been applied; calling again is safe"
 
-# (fault, what the agent must read for a create, for an update; None: same as for a create)
-MATRIX: list[tuple[str, Fault, str, str | None]] = [
-    (
-        "400",
-        Fault(status=400, body=json.dumps({"statusCode": 400, "message": "Bad Request"})),
-        "refused the values (HTTP 400): Bad Request. Nothing was written. Fix those values",
-        None,
-    ),
-    (
-        "401",
-        Fault(status=401, body=json.dumps({"statusCode": 401, "message": "Invalid token", "error": "x"})),
-        "refused the credentials (HTTP 401): Invalid token. The server's credentials are wrong",
-        None,
-    ),
-    (
-        "403",
-        Fault(status=403, body=json.dumps({"statusCode": 403, "message": "No scope"})),
-        "refused permission (HTTP 403): No scope. The server's credentials are wrong, expired or lack permission",
-        None,
-    ),
-    (
-        "404",
-        Fault(status=404, body=json.dumps({"statusCode": 404, "message": "Not here"})),
-        "did not find what the request names (HTTP 404): Not here. Nothing was written. Check the ids",
-        None,
-    ),
-    (
-        "422 list",
-        Fault(status=422, body=json.dumps({"statusCode": 422, "message": ["a is bad", "b is bad"]})),
-        "refused the values (HTTP 422): a is bad; b is bad. Nothing was written.",
-        None,
-    ),
-    (
-        "429 retry-after",
-        Fault(status=429, headers={"Retry-After": "7"}),
-        "is limiting the request rate (HTTP 429). Nothing was written. Wait 7 s and call again.",
-        None,
-    ),
-    (
-        "429 rate headers",
-        Fault(status=429, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Interval-Milliseconds": "10000"}),
-        "Wait 10 s and call again.",
-        None,
-    ),
-    ("429 bare", Fault(status=429), "Wait a few seconds and call again.", None),
-    (
-        "500",
-        Fault(status=500, body="{}"),
-        f"failed on its side (HTTP 500). The opportunity {UNKNOWN_CREATE}",
-        f"failed on its side (HTTP 500). The change {UNKNOWN_UPDATE}",
-    ),
-    (
-        "502 html",
-        Fault(status=502, body=HTML, content_type="text/html"),
-        f"failed on its side (HTTP 502). The opportunity {UNKNOWN_CREATE}",
-        f"The change {UNKNOWN_UPDATE}",
-    ),
-    ("503", Fault(status=503), "failed on its side (HTTP 503).", UNKNOWN_UPDATE),
-    (
-        "malformed json",
-        Fault(status=200, body="{not json"),
-        f"with a body that is not JSON. The opportunity {UNKNOWN_CREATE}",
-        UNKNOWN_UPDATE,
-    ),
-    ("slow answer", Fault(delay=1.2), f"did not answer in time. The opportunity {UNKNOWN_CREATE}", UNKNOWN_UPDATE),
-    ("dropped before read", Fault(drop="before"), "dropped before it answered", UNKNOWN_UPDATE),
-    (
-        "dropped after write",
-        Fault(drop="after"),
-        f"dropped before it answered. The opportunity {UNKNOWN_CREATE}",
-        UNKNOWN_UPDATE,
-    ),
+SUCCESS_FALSE = json.dumps({"success": False, "code": 200, "errorCode": "E", "message": "No se pudo", "data": None})
+
+
+@dataclass(frozen=True)
+class Case:
+    """One upstream fault and what must follow: the agent's text, the journal's verdict, and how many
+    requests reached the sandbox (None: retried a number of times that depends on timing)."""
+
+    name: str
+    fault: Fault
+    text: str
+    journal: str
+    requests: int | None
+    # For the idempotent update, where it differs:
+    update_text: str | None = None
+    update_journal: str | None = None
+    update_requests: int | None = -1
+
+
+MATRIX = [
+    Case("401", Fault(status=401, body=json.dumps({"statusCode": 401, "message": "Invalid token", "error": "x"})),
+         "refused the credentials (HTTP 401): Invalid token. The server's credentials are wrong", "failed", 1),
+    Case("403", Fault(status=403, body=json.dumps({"statusCode": 403, "message": "No scope"})),
+         "refused permission (HTTP 403): No scope. The server's credentials are wrong, expired or lack permission",
+         "failed", 1),
+    Case("404", Fault(status=404, body=json.dumps({"statusCode": 404, "message": "Not here"})),
+         "did not find what the request names (HTTP 404): Not here. Nothing was written. Check the ids", "failed", 1),
+    Case("400", Fault(status=400, body=json.dumps({"statusCode": 400, "message": "Bad Request"})),
+         "refused the values (HTTP 400): Bad Request. Nothing was written. Fix those values", "failed", 1),
+    Case("422 list", Fault(status=422, body=json.dumps({"statusCode": 422, "message": ["a is bad", "b is bad"]})),
+         "refused the values (HTTP 422): a is bad; b is bad. Nothing was written.", "failed", 1),
+    Case("429 retry-after past budget", Fault(status=429, headers={"Retry-After": "7"}),
+         "is limiting the request rate (HTTP 429). Nothing was written. Wait 7 s and call again.", "failed", 1),
+    Case("429 rate headers", Fault(status=429, headers={"X-RateLimit-Remaining": "0",
+                                                        "X-RateLimit-Interval-Milliseconds": "10000"}),
+         "Wait 10 s and call again.", "failed", 1),
+    Case("429 without retry-after", Fault(status=429), "Wait a few seconds and call again.", "failed", 4),
+    Case("500", Fault(status=500, body="{}"), f"failed on its side (HTTP 500). The opportunity {UNKNOWN_CREATE}",
+         "unknown", 1, f"failed on its side (HTTP 500). The change {UNKNOWN_UPDATE}", "unknown", 1),
+    Case("502 html", Fault(status=502, body=HTML, content_type="text/html"),
+         f"failed on its side (HTTP 502). The opportunity {UNKNOWN_CREATE}", "unknown", 1,
+         f"The change {UNKNOWN_UPDATE}", "unknown", 4),
+    Case("503", Fault(status=503), f"failed on its side (HTTP 503). The opportunity {UNKNOWN_CREATE}", "unknown", 1,
+         UNKNOWN_UPDATE, "unknown", 4),
+    Case("malformed json", Fault(status=200, body="{not json"),
+         f"with a body that is not JSON. The opportunity {UNKNOWN_CREATE}", "unknown", 1, UNKNOWN_UPDATE, "unknown", 1),
+    Case("success false", Fault(status=200, body=SUCCESS_FALSE), "", "", 1),  # per CRM, see below
+    Case("slow answer", Fault(delay=1.2), f"did not answer in time. The opportunity {UNKNOWN_CREATE}", "unknown", 1,
+         UNKNOWN_UPDATE, "unknown", None),
+    Case("dropped before read", Fault(drop="before"), f"dropped before it answered. The opportunity {UNKNOWN_CREATE}",
+         "unknown", 0, UNKNOWN_UPDATE, "unknown", 0),
+    Case("dropped after write", Fault(drop="after"), f"dropped before it answered. The opportunity {UNKNOWN_CREATE}",
+         "unknown", 1, UNKNOWN_UPDATE, "unknown", 4),
 ]
 
 
@@ -108,40 +91,50 @@ async def slow_client(config: ServerConfig) -> Any:
         yield client
 
 
+def _expectations(case: Case, route: str) -> tuple[str, str, int | None]:
+    if case.name == "success false":
+        if route == "lc.upsert":  # no opportunity and no `new` in the answer: nothing to trust
+            return f"answered without the opportunity it upserted. The opportunity {UNKNOWN_CREATE}", "unknown", 1
+        return "Plazbot reported a failure: No se pudo. Nothing was written.", "failed", 1
+    if route == "plazbot.update" and case.update_text is not None:
+        requests = case.requests if case.update_requests == -1 else case.update_requests
+        return case.update_text, case.update_journal or case.journal, requests
+    if route == "plazbot.update" and case.update_requests != -1:
+        return case.text, case.journal, case.update_requests
+    return case.text, case.journal, case.requests
+
+
 @pytest.mark.parametrize("route", list(CALLS))
-@pytest.mark.parametrize(("case", "fault", "for_create", "for_update"), MATRIX, ids=[m[0] for m in MATRIX])
-async def test_upstream_fault_becomes_a_plain_tool_error(
-    slow_client: Client,
-    sandbox: SandboxState,
-    route: str,
-    case: str,
-    fault: Fault,
-    for_create: str,
-    for_update: str | None,
+@pytest.mark.parametrize("case", MATRIX, ids=[c.name for c in MATRIX])
+async def test_fault_matrix(
+    slow_client: Client, sandbox: SandboxState, config: ServerConfig, caplog: pytest.LogCaptureFixture,
+    route: str, case: Case,
 ) -> None:
+    """For each tool and fault: the agent's text, the requests sent, the journal's verdict, no leak."""
+    caplog.set_level(logging.DEBUG)
     tool, arguments = CALLS[route]
     if route == "plazbot.update":
-        sandbox.plazbot["opp-1"] = {
-            "id": "opp-1",
-            "workspaceId": "ws-sandbox",
-            "amount": 1,
-            "name": "x",
-            "customFields": [],
-        }
-    sandbox.inject(replace(fault, route=route, times=100))  # the fault persists through retries
+        sandbox.plazbot["opp-1"] = {"id": "opp-1", "workspaceId": "ws-sandbox", "amount": 1, "name": "x",
+                                    "customFields": []}
+    sandbox.inject(replace(case.fault, route=route, times=100))  # the fault persists through retries
     result = await slow_client.call_tool(tool, arguments)
+    text_expected, journal_expected, requests_expected = _expectations(case, route)
+
     assert result.is_error
     text = text_of(result)
-    expected = for_update if (for_update and route == "plazbot.update") else for_create
-    assert expected in text, text
-    assert_clean(text)
+    assert text_expected in text, text
     sent = len(sandbox.requests_to(route))
-    if fault.drop == "before":
-        assert sent == 0  # the connection closed before the sandbox read the request
-    elif route != "plazbot.update" and fault.status != 429:
-        assert sent == 1  # a create that may have reached the CRM is never sent again
+    if requests_expected is None:
+        assert sent >= 2
     else:
-        assert sent >= 1
+        assert sent == requests_expected
+    with sqlite3.connect(config.journal) as db:
+        rows = db.execute("SELECT outcome, requests, envelope FROM writes").fetchall()
+    assert [r[0] for r in rows] == [journal_expected]
+    assert rows[0][2] is None  # no envelope for a write that was not confirmed
+    assert_clean(text)
+    for where in (caplog.text, repr(rows)):
+        assert CANARY_KEY not in where and CANARY_TOKEN not in where
 
 
 async def test_plazbot_success_false_is_a_failure(client: Client, sandbox: SandboxState) -> None:
