@@ -6,7 +6,9 @@ traceback without leaking the API key or token.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +30,11 @@ CONFIG_HELP = (
     "https://services.leadconnectorhq.com)\n"
     "or start with --sandbox to use the embedded sandbox CRM."
 )
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+_HEADER_SAFE = re.compile(r"[!-~]{1,4096}", re.ASCII)
+_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}", re.ASCII)
 
 
 class ConfigError(Exception):
@@ -72,8 +79,30 @@ class Settings(BaseSettings):
     @classmethod
     def _plain_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
-        if not value.startswith(("https://", "http://")):
-            raise ValueError(f"must start with https:// (got {value[:40]!r})")
+        host = urlsplit(value).hostname or ""
+        # Plain http would send the key in clear text; only a loopback sandbox may use it.
+        if not (value.startswith("https://") or (value.startswith("http://") and host in _LOOPBACK)):
+            raise ValueError("must start with https:// (http:// only for 127.0.0.1 or localhost)")
+        return value
+
+    @field_validator("plazbot_api_key", "leadconnector_token")
+    @classmethod
+    def _header_safe_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value().strip()
+        if not _HEADER_SAFE.fullmatch(text):
+            raise ValueError("must be the key as issued: printable ASCII without spaces")
+        return SecretStr(text)
+
+    @field_validator("plazbot_workspace_id", "leadconnector_location_id", "leadconnector_pipeline_id")
+    @classmethod
+    def _plain_id(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not _ID.fullmatch(value):
+            raise ValueError("must be an id as the CRM shows it (letters, digits, '-', '_', '.', ':')")
         return value
 
     def plazbot(self) -> PlazbotAccount | None:
@@ -85,7 +114,7 @@ class Settings(BaseSettings):
             raise ConfigError("PLAZBOT_WORKSPACE_ID is set but PLAZBOT_API_KEY is missing.")
         if workspace is None:
             raise ConfigError("PLAZBOT_API_KEY is set but PLAZBOT_WORKSPACE_ID is missing.")
-        return PlazbotAccount(self.plazbot_base_url, key, workspace.strip())
+        return PlazbotAccount(self.plazbot_base_url, key, workspace)
 
     def leadconnector(self) -> LeadConnectorAccount | None:
         """The LeadConnector account, or None when it is not configured at all."""
@@ -96,8 +125,7 @@ class Settings(BaseSettings):
             raise ConfigError("LEADCONNECTOR_LOCATION_ID is set but LEADCONNECTOR_TOKEN is missing.")
         if location is None:
             raise ConfigError("LEADCONNECTOR_TOKEN is set but LEADCONNECTOR_LOCATION_ID is missing.")
-        pipeline = self.leadconnector_pipeline_id.strip() if self.leadconnector_pipeline_id else None
-        return LeadConnectorAccount(self.leadconnector_base_url, token, location.strip(), pipeline)
+        return LeadConnectorAccount(self.leadconnector_base_url, token, location, self.leadconnector_pipeline_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-_ID_RE = re.compile(r"^[\w.:-]{1,128}$")
+# ASCII only: ids travel in headers and query strings.
+_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}", re.ASCII)
 
 
 def _check_id(value: str) -> str:

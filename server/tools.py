@@ -174,6 +174,8 @@ def _repeat(state: State, claim: Claim, args_fp: str) -> CallToolResult:
             note = (
                 f"an identical opportunity was created {ago}; nothing new was created (allowDuplicate: true forces one)"
             )
+            if earlier.args_fp != args_fp:
+                note += "; this call's other values were NOT applied (use an update)"
         env = env.model_copy(update={"action": "already_done", "warnings": [note]})
         return _answer(state, env)
     if claim.reason == "key":
@@ -257,15 +259,11 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
     if pipeline is None:
         raise ToolError("Invalid arguments: pipelineId: required, since LEADCONNECTOR_PIPELINE_ID is not configured")
     location = args.locationId or client.account.location_id
+    # Only an exact repeat of a create-or-match is a duplicate: a changed status or stage is a new write.
     guard = (
         None
         if args.id is not None or args.allowDuplicate
-        else {
-            "name": args.name,
-            "contactId": args.contactId,
-            "monetaryValue": args.monetaryValue,
-            "pipelineId": pipeline,
-        }
+        else {**args.model_dump(exclude={"idempotencyKey", "allowDuplicate"}), "pipelineId": pipeline}
     )
     return await _journaled(
         ctx,

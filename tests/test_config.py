@@ -87,3 +87,29 @@ def test_the_command_refuses_to_start_without_a_crm() -> None:
         "--sandbox",
     ):
         assert name in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PLAZBOT_BASE_URL": "http://api.plazbot.com"}, "http:// only for 127.0.0.1 or localhost"),
+        ({"PLAZBOT_API_KEY": "two words"}, "printable ASCII without spaces"),
+        ({"PLAZBOT_WORKSPACE_ID": "wsñ"}, "must be an id as the CRM shows it"),
+    ],
+)
+def test_unsafe_values_are_refused_at_start(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str) -> None:
+    monkeypatch.setenv("PLAZBOT_API_KEY", "k")
+    monkeypatch.setenv("PLAZBOT_WORKSPACE_ID", "w")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert message in str(caught.value)
+
+
+def test_secrets_are_trimmed_and_loopback_http_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLAZBOT_API_KEY", f"  {CANARY_KEY}\n")
+    monkeypatch.setenv("PLAZBOT_WORKSPACE_ID", "w")
+    monkeypatch.setenv("PLAZBOT_BASE_URL", "http://127.0.0.1:8766")
+    config = load_config()
+    assert config.plazbot is not None and config.plazbot.api_key.get_secret_value() == CANARY_KEY

@@ -94,6 +94,7 @@ async def test_workspace_argument_overrides_the_configured_one(client: Client, s
         ({**DEAL, "name": "   "}, "name: must be text of 1 to 200 characters"),
         ({**DEAL, "name": "x" * 201}, "name: must be text of 1 to 200 characters"),
         ({**DEAL, "contactId": "a b"}, "contactId: must be an id as the CRM gave it"),
+        ({**DEAL, "workspaceId": "wsñ"}, "workspaceId: must be an id as the CRM gave it"),
         ({**DEAL, "expirationDate": "31/12/2026"}, "expirationDate: must be an ISO date like 2026-12-31"),
         ({**DEAL, "priority": "high"}, "priority: is not an argument of this tool (allowed: name, description"),
     ],

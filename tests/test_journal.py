@@ -113,3 +113,22 @@ def test_journal_command_prints_a_table(config: ServerConfig) -> None:
     )
     assert done.returncode == 0
     assert "create_opportunity ws done HTTP 200 OPP-2026-0009 id opp-9" in done.stdout
+
+
+async def test_a_changed_status_is_a_new_upsert_not_a_repeat(client: Client, sandbox: SandboxState) -> None:
+    sandbox.options.upsert_shapes = "contact"
+    base = {"name": "A", "contactId": "contact-lc-1"}
+    opened = await client.call_tool("upsert_opportunity", {**base, "status": "open"})
+    won = await client.call_tool("upsert_opportunity", {**base, "status": "won"})
+    repeat = await client.call_tool("upsert_opportunity", {**base, "status": "won"})
+    assert opened.structured_content and won.structured_content and repeat.structured_content
+    assert (won.structured_content["action"], repeat.structured_content["action"]) == ("updated", "already_done")
+    assert next(iter(sandbox.leadconnector.values()))["status"] == "won"
+    assert len(sandbox.requests_to("lc.upsert")) == 2
+
+
+async def test_a_repeat_with_other_values_says_they_were_not_applied(client: Client, sandbox: SandboxState) -> None:
+    await client.call_tool("create_opportunity", DEAL)
+    again = await client.call_tool("create_opportunity", {**DEAL, "stageId": "stage-won"})
+    assert again.structured_content is not None
+    assert "this call's other values were NOT applied" in again.structured_content["warnings"][0]

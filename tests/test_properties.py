@@ -34,21 +34,56 @@ def _args(fields: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[dict[s
 
 
 TOOLS: dict[str, tuple[type[BaseModel], st.SearchStrategy[dict[str, Any]]]] = {
-    "create_opportunity": (CreateOpportunityArgs, _args({
-        "name": TEXT, "description": TEXT, "amount": MONEY, "contactId": IDS, "assignedComercialId": IDS,
-        "stageId": IDS, "expirationDate": st.sampled_from(["2026-12-31", "2026-02-30", "mañana", "2026-12-31T10:00Z"]),
-        "workspaceId": IDS, "idempotencyKey": TEXT, "allowDuplicate": st.booleans(),
-    })),
-    "update_opportunity_field": (UpdateOpportunityFieldArgs, _args({
-        "opportunityId": IDS, "field": st.sampled_from(["name", "amount", "expirationDate", "customFields", "status"]),
-        "value": TEXT | MONEY, "customFieldName": TEXT, "workspaceId": IDS,
-    })),
-    "upsert_opportunity": (UpsertOpportunityArgs, _args({
-        "id": IDS, "name": TEXT, "status": st.sampled_from(["open", "won", "all", "closed"]), "pipelineStageId": IDS,
-        "monetaryValue": MONEY, "assignedTo": IDS, "lostReasonId": IDS, "contactId": IDS,
-        "followers": st.lists(IDS, max_size=3), "followersActionType": st.sampled_from(["add", "remove", "x"]),
-        "isRemoveAllFollowers": st.booleans(), "pipelineId": IDS, "locationId": IDS, "idempotencyKey": TEXT,
-    })),
+    "create_opportunity": (
+        CreateOpportunityArgs,
+        _args(
+            {
+                "name": TEXT,
+                "description": TEXT,
+                "amount": MONEY,
+                "contactId": IDS,
+                "assignedComercialId": IDS,
+                "stageId": IDS,
+                "expirationDate": st.sampled_from(["2026-12-31", "2026-02-30", "mañana", "2026-12-31T10:00Z"]),
+                "workspaceId": IDS,
+                "idempotencyKey": TEXT,
+                "allowDuplicate": st.booleans(),
+            }
+        ),
+    ),
+    "update_opportunity_field": (
+        UpdateOpportunityFieldArgs,
+        _args(
+            {
+                "opportunityId": IDS,
+                "field": st.sampled_from(["name", "amount", "expirationDate", "customFields", "status"]),
+                "value": TEXT | MONEY,
+                "customFieldName": TEXT,
+                "workspaceId": IDS,
+            }
+        ),
+    ),
+    "upsert_opportunity": (
+        UpsertOpportunityArgs,
+        _args(
+            {
+                "id": IDS,
+                "name": TEXT,
+                "status": st.sampled_from(["open", "won", "all", "closed"]),
+                "pipelineStageId": IDS,
+                "monetaryValue": MONEY,
+                "assignedTo": IDS,
+                "lostReasonId": IDS,
+                "contactId": IDS,
+                "followers": st.lists(IDS, max_size=3),
+                "followersActionType": st.sampled_from(["add", "remove", "x"]),
+                "isRemoveAllFollowers": st.booleans(),
+                "pipelineId": IDS,
+                "locationId": IDS,
+                "idempotencyKey": TEXT,
+            }
+        ),
+    ),
 }
 
 

@@ -24,12 +24,22 @@ CALLS = 500
 FAULT_RATE = 0.2
 RETRIES = 3
 FAULTS = [
-    Fault(status=500), Fault(status=502, body="<html>bad gateway</html>", content_type="text/html"),
-    Fault(status=503), Fault(status=429), Fault(status=429, headers={"Retry-After": "0"}), Fault(drop="before"),
-    Fault(drop="after"), Fault(delay=0.6), Fault(status=200, body="{not json"), Fault(status=502, apply=True),
+    Fault(status=500),
+    Fault(status=502, body="<html>bad gateway</html>", content_type="text/html"),
+    Fault(status=503),
+    Fault(status=429),
+    Fault(status=429, headers={"Retry-After": "0"}),
+    Fault(drop="before"),
+    Fault(drop="after"),
+    Fault(delay=0.6),
+    Fault(status=200, body="{not json"),
+    Fault(status=502, apply=True),
 ]
-ROUTE = {"create_opportunity": "plazbot.create", "update_opportunity_field": "plazbot.update",
-         "upsert_opportunity": "lc.upsert"}
+ROUTE = {
+    "create_opportunity": "plazbot.create",
+    "update_opportunity_field": "plazbot.update",
+    "upsert_opportunity": "lc.upsert",
+}
 
 
 def _next_call(rng: random.Random, n: int, created: list[str]) -> tuple[str, dict[str, Any]]:
@@ -87,14 +97,15 @@ async def test_soak_no_duplicates_no_lost_confirmations(
     per_name = Counter(o["name"] for o in stored.values())
     duplicates = {name: count for name, count in per_name.items() if count > 1}
     missing = [opp_id for opp_id in names if opp_id not in stored]
-    for opp_id, name in names.items():
-        told[name] += 1
+    told.update(names.values())
     with sqlite3.connect(config.journal) as db:
         outcomes = Counter(r[0] for r in db.execute("SELECT outcome FROM writes"))
         journal_dump = repr(db.execute("SELECT * FROM writes").fetchall())
 
-    print(f"\nsoak: {calls} calls, {faults} faults injected, {errors} failed calls retried blindly, "
-          f"{len(stored)} opportunities stored, journal {dict(outcomes)}")
+    print(
+        f"\nsoak: {calls} calls, {faults} faults injected, {errors} failed calls retried blindly, "
+        f"{len(stored)} opportunities stored, journal {dict(outcomes)}"
+    )
     assert calls == CALLS and faults > 50
     assert duplicates == {}
     assert missing == []

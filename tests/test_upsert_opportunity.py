@@ -131,31 +131,41 @@ async def test_the_body_is_always_exactly_one_documented_shape(
     assert len(fits) == 1, (keys, fits)
 
 
-async def test_a_422_naming_the_other_shape_resends_once_and_is_remembered(
+async def test_a_422_naming_the_other_shape_is_learned_and_nothing_is_dropped(
     client: Client, sandbox: SandboxState
 ) -> None:
     sandbox.options.upsert_shapes = "followers"
     first = await client.call_tool("upsert_opportunity", {"name": "Por contacto", "contactId": "contact-lc-1"})
-    assert not first.is_error, text_of(first)
-    assert first.structured_content is not None
-    assert "refused the contact form of upsert; sent in the followers form, remembered" in str(
-        first.structured_content["warnings"]
-    )
-    bodies = [r.body for r in sandbox.requests_to("lc.upsert")]
-    assert len(bodies) == 2 and "contactId" in bodies[0] and "followers" in bodies[1]
-    await client.call_tool("upsert_opportunity", {"name": "Otro", "contactId": "contact-lc-2"})
-    assert "followers" in sandbox.requests_to("lc.upsert")[2].body  # learned: straight to the right shape
+    assert first.is_error
+    assert "this location's upsert has no contactId, so a new opportunity cannot be linked to contact" in text_of(first)
+    assert "learned from its 422: property contactId should not exist" in text_of(first)
+    again = await client.call_tool("upsert_opportunity", {"name": "Por contacto", "contactId": "contact-lc-2"})
+    assert again.is_error and len(sandbox.requests_to("lc.upsert")) == 1  # learned: refused before sending
+    unlinked = await client.call_tool("upsert_opportunity", {"name": "Sin contacto"})
+    assert not unlinked.is_error
+    assert "followers" in sandbox.requests_to("lc.upsert")[1].body and sandbox.leadconnector
 
 
-async def test_a_422_lists_the_crm_reasons(client: Client, sandbox: SandboxState) -> None:
+async def test_a_location_on_the_contact_form_is_learned(client: Client, sandbox: SandboxState) -> None:
+    sandbox.options.upsert_shapes = "contact"
+    refused = await client.call_tool("upsert_opportunity", {"name": "Sin contacto"})
+    assert refused.is_error and "is the contact-keyed form: it needs contactId" in text_of(refused)
+    linked = await client.call_tool("upsert_opportunity", {"name": "Con contacto", "contactId": "contact-lc-1"})
+    assert not linked.is_error
+    by_id = await client.call_tool("upsert_opportunity", {"id": "any", "status": "won"})
+    assert by_id.is_error and len(sandbox.requests_to("lc.upsert")) == 2  # refused before sending
+
+
+async def test_a_422_on_an_update_by_id_says_what_to_change(client: Client, sandbox: SandboxState) -> None:
     sandbox.options.upsert_shapes = "contact"
     created = await client.call_tool("upsert_opportunity", {"name": "x", "contactId": "contact-lc-1"})
     assert created.structured_content is not None
     result = await client.call_tool("upsert_opportunity", {"id": created.structured_content["id"], "status": "won"})
     assert result.is_error
     text = text_of(result)
-    assert "LeadConnector refused the values (HTTP 422): property id should not exist" in text
-    assert "Fix those values and call again." in text
+    assert "this location's upsert is the contact-keyed form" in text
+    assert "learned from its 422: property id should not exist" in text
+    assert "Nothing was written." in text
 
 
 async def test_without_a_configured_pipeline_the_argument_is_required(

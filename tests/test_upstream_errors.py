@@ -49,39 +49,127 @@ class Case:
 
 
 MATRIX = [
-    Case("401", Fault(status=401, body=json.dumps({"statusCode": 401, "message": "Invalid token", "error": "x"})),
-         "refused the credentials (HTTP 401): Invalid token. The server's credentials are wrong", "failed", 1),
-    Case("403", Fault(status=403, body=json.dumps({"statusCode": 403, "message": "No scope"})),
-         "refused permission (HTTP 403): No scope. The server's credentials are wrong, expired or lack permission",
-         "failed", 1),
-    Case("404", Fault(status=404, body=json.dumps({"statusCode": 404, "message": "Not here"})),
-         "did not find what the request names (HTTP 404): Not here. Nothing was written. Check the ids", "failed", 1),
-    Case("400", Fault(status=400, body=json.dumps({"statusCode": 400, "message": "Bad Request"})),
-         "refused the values (HTTP 400): Bad Request. Nothing was written. Fix those values", "failed", 1),
-    Case("422 list", Fault(status=422, body=json.dumps({"statusCode": 422, "message": ["a is bad", "b is bad"]})),
-         "refused the values (HTTP 422): a is bad; b is bad. Nothing was written.", "failed", 1),
-    Case("429 retry-after past budget", Fault(status=429, headers={"Retry-After": "7"}),
-         "is limiting the request rate (HTTP 429). Nothing was written. Wait 7 s and call again.", "failed", 1),
-    Case("429 rate headers", Fault(status=429, headers={"X-RateLimit-Remaining": "0",
-                                                        "X-RateLimit-Interval-Milliseconds": "10000"}),
-         "Wait 10 s and call again.", "failed", 1),
+    Case(
+        "401",
+        Fault(status=401, body=json.dumps({"statusCode": 401, "message": "Invalid token", "error": "x"})),
+        "refused the credentials (HTTP 401): Invalid token. The server's credentials are wrong",
+        "failed",
+        1,
+    ),
+    Case(
+        "403",
+        Fault(status=403, body=json.dumps({"statusCode": 403, "message": "No scope"})),
+        "refused permission (HTTP 403): No scope. The server's credentials are wrong, expired or lack permission",
+        "failed",
+        1,
+    ),
+    Case(
+        "404",
+        Fault(status=404, body=json.dumps({"statusCode": 404, "message": "Not here"})),
+        "did not find what the request names (HTTP 404): Not here. Nothing was written. Check the ids",
+        "failed",
+        1,
+    ),
+    Case(
+        "400",
+        Fault(status=400, body=json.dumps({"statusCode": 400, "message": "Bad Request"})),
+        "refused the values (HTTP 400): Bad Request. Nothing was written. Fix those values",
+        "failed",
+        1,
+    ),
+    Case(
+        "422 list",
+        Fault(status=422, body=json.dumps({"statusCode": 422, "message": ["a is bad", "b is bad"]})),
+        "refused the values (HTTP 422): a is bad; b is bad. Nothing was written.",
+        "failed",
+        1,
+    ),
+    Case(
+        "429 retry-after past budget",
+        Fault(status=429, headers={"Retry-After": "7"}),
+        "is limiting the request rate (HTTP 429). Nothing was written. Wait 7 s and call again.",
+        "failed",
+        1,
+    ),
+    Case(
+        "429 rate headers",
+        Fault(status=429, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Interval-Milliseconds": "10000"}),
+        "Wait 10 s and call again.",
+        "failed",
+        1,
+    ),
     Case("429 without retry-after", Fault(status=429), "Wait a few seconds and call again.", "failed", 4),
-    Case("500", Fault(status=500, body="{}"), f"failed on its side (HTTP 500). The opportunity {UNKNOWN_CREATE}",
-         "unknown", 1, f"failed on its side (HTTP 500). The change {UNKNOWN_UPDATE}", "unknown", 1),
-    Case("502 html", Fault(status=502, body=HTML, content_type="text/html"),
-         f"failed on its side (HTTP 502). The opportunity {UNKNOWN_CREATE}", "unknown", 1,
-         f"The change {UNKNOWN_UPDATE}", "unknown", 4),
-    Case("503", Fault(status=503), f"failed on its side (HTTP 503). The opportunity {UNKNOWN_CREATE}", "unknown", 1,
-         UNKNOWN_UPDATE, "unknown", 4),
-    Case("malformed json", Fault(status=200, body="{not json"),
-         f"with a body that is not JSON. The opportunity {UNKNOWN_CREATE}", "unknown", 1, UNKNOWN_UPDATE, "unknown", 1),
+    Case(
+        "500",
+        Fault(status=500, body="{}"),
+        f"failed on its side (HTTP 500). The opportunity {UNKNOWN_CREATE}",
+        "unknown",
+        1,
+        f"failed on its side (HTTP 500). The change {UNKNOWN_UPDATE}",
+        "unknown",
+        1,
+    ),
+    Case(
+        "502 html",
+        Fault(status=502, body=HTML, content_type="text/html"),
+        f"failed on its side (HTTP 502). The opportunity {UNKNOWN_CREATE}",
+        "unknown",
+        1,
+        f"The change {UNKNOWN_UPDATE}",
+        "unknown",
+        4,
+    ),
+    Case(
+        "503",
+        Fault(status=503),
+        f"failed on its side (HTTP 503). The opportunity {UNKNOWN_CREATE}",
+        "unknown",
+        1,
+        UNKNOWN_UPDATE,
+        "unknown",
+        4,
+    ),
+    Case(
+        "malformed json",
+        Fault(status=200, body="{not json"),
+        f"with a body that is not JSON. The opportunity {UNKNOWN_CREATE}",
+        "unknown",
+        1,
+        UNKNOWN_UPDATE,
+        "unknown",
+        1,
+    ),
     Case("success false", Fault(status=200, body=SUCCESS_FALSE), "", "", 1),  # per CRM, see below
-    Case("slow answer", Fault(delay=1.2), f"did not answer in time. The opportunity {UNKNOWN_CREATE}", "unknown", 1,
-         UNKNOWN_UPDATE, "unknown", None),
-    Case("dropped before read", Fault(drop="before"), f"dropped before it answered. The opportunity {UNKNOWN_CREATE}",
-         "unknown", 0, UNKNOWN_UPDATE, "unknown", 0),
-    Case("dropped after write", Fault(drop="after"), f"dropped before it answered. The opportunity {UNKNOWN_CREATE}",
-         "unknown", 1, UNKNOWN_UPDATE, "unknown", 4),
+    Case(
+        "slow answer",
+        Fault(delay=1.2),
+        f"did not answer in time. The opportunity {UNKNOWN_CREATE}",
+        "unknown",
+        1,
+        UNKNOWN_UPDATE,
+        "unknown",
+        None,
+    ),
+    Case(
+        "dropped before read",
+        Fault(drop="before"),
+        f"dropped before it answered. The opportunity {UNKNOWN_CREATE}",
+        "unknown",
+        0,
+        UNKNOWN_UPDATE,
+        "unknown",
+        0,
+    ),
+    Case(
+        "dropped after write",
+        Fault(drop="after"),
+        f"dropped before it answered. The opportunity {UNKNOWN_CREATE}",
+        "unknown",
+        1,
+        UNKNOWN_UPDATE,
+        "unknown",
+        4,
+    ),
 ]
 
 
@@ -107,15 +195,24 @@ def _expectations(case: Case, route: str) -> tuple[str, str, int | None]:
 @pytest.mark.parametrize("route", list(CALLS))
 @pytest.mark.parametrize("case", MATRIX, ids=[c.name for c in MATRIX])
 async def test_fault_matrix(
-    slow_client: Client, sandbox: SandboxState, config: ServerConfig, caplog: pytest.LogCaptureFixture,
-    route: str, case: Case,
+    slow_client: Client,
+    sandbox: SandboxState,
+    config: ServerConfig,
+    caplog: pytest.LogCaptureFixture,
+    route: str,
+    case: Case,
 ) -> None:
     """For each tool and fault: the agent's text, the requests sent, the journal's verdict, no leak."""
     caplog.set_level(logging.DEBUG)
     tool, arguments = CALLS[route]
     if route == "plazbot.update":
-        sandbox.plazbot["opp-1"] = {"id": "opp-1", "workspaceId": "ws-sandbox", "amount": 1, "name": "x",
-                                    "customFields": []}
+        sandbox.plazbot["opp-1"] = {
+            "id": "opp-1",
+            "workspaceId": "ws-sandbox",
+            "amount": 1,
+            "name": "x",
+            "customFields": [],
+        }
     sandbox.inject(replace(case.fault, route=route, times=100))  # the fault persists through retries
     result = await slow_client.call_tool(tool, arguments)
     text_expected, journal_expected, requests_expected = _expectations(case, route)
@@ -207,3 +304,51 @@ async def test_a_create_is_not_resent_after_a_502(client: Client, sandbox: Sandb
     result = await client.call_tool(*CALLS["plazbot.create"])
     assert result.is_error and UNKNOWN_CREATE in text_of(result)
     assert len(sandbox.requests_to("plazbot.create")) == 1 and len(sandbox.plazbot) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            {"success": False, "code": 500, "errorCode": "E", "message": "NullReferenceException at X", "data": None},
+            f"reported an internal failure (code 500). The opportunity {UNKNOWN_CREATE}",
+        ),
+        ({"code": 200, "message": "ok", "data": {"id": "x"}}, "answered without its success flag"),
+        ({"success": "true", "code": 200, "data": {"id": "x"}}, "answered without its success flag"),
+    ],
+)
+async def test_plazbot_envelopes_that_do_not_say_success_are_not_done(
+    client: Client, sandbox: SandboxState, config: ServerConfig, body: dict[str, Any], expected: str
+) -> None:
+    sandbox.inject(Fault(route="plazbot.create", status=200, body=json.dumps(body), apply=True))
+    result = await client.call_tool(*CALLS["plazbot.create"])
+    assert result.is_error and expected in text_of(result)
+    assert "NullReference" not in text_of(result)
+    with sqlite3.connect(config.journal) as db:
+        assert db.execute("SELECT outcome FROM writes").fetchall() == [("unknown",)]
+
+
+async def test_odd_numbers_and_huge_bodies_do_not_crash(client: Client, sandbox: SandboxState) -> None:
+    huge_int = {"success": True, "code": 200, "data": {"id": "x1", "opportunity": {"id": "x1", "amount": 10**400}}}
+    sandbox.inject(Fault(route="plazbot.create", status=200, body=json.dumps(huge_int)))
+    result = await client.call_tool(*CALLS["plazbot.create"])
+    assert not result.is_error and result.structured_content == {
+        "ok": True,
+        "action": "created",
+        "account": "ws-sandbox",
+        "id": "x1",
+        "warnings": [],
+    }
+    sandbox.inject(Fault(route="plazbot.create", status=200, body='{"pad": "' + "x" * (2 << 20) + '"}'))
+    result = await client.call_tool("create_opportunity", {**CALLS["plazbot.create"][1], "name": "other"})
+    assert result.is_error and "sent an answer too large to be an opportunity" in text_of(result)
+
+
+@pytest.mark.parametrize("value", ["nan", "-5", "1e400", "inf"])
+async def test_nonsense_retry_after_falls_back_to_backoff(
+    slow_client: Client, sandbox: SandboxState, value: str
+) -> None:
+    sandbox.inject(Fault(route="plazbot.create", status=429, headers={"Retry-After": value}, times=100))
+    result = await slow_client.call_tool(*CALLS["plazbot.create"])
+    assert result.is_error and "Wait a few seconds and call again." in text_of(result)
+    assert len(sandbox.requests_to("plazbot.create")) == 4

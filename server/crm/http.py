@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -70,36 +72,66 @@ async def send(
             pool=min(configured.pool or timeout, timeout),
         )
     try:
-        response = await client.request(method, path, headers=dict(headers), params=params, json=body, **extra)
+        async with client.stream(method, path, headers=dict(headers), params=params, json=body, **extra) as response:
+            status, response_headers = response.status_code, response.headers
+            content = await _read_capped(response)
     except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout) as exc:
         # Nothing left this process: safe to say it was not sent.
         log.warning("%s %s %s: could not connect (%s)", crm, method, path, type(exc).__name__)
         raise CrmConnectError(f"could not connect to {crm} at {client.base_url.host}") from None
+    except (httpx2.LocalProtocolError, httpx2.UnsupportedProtocol, httpx2.InvalidURL) as exc:
+        # The request could not even be written (e.g. a header value with a newline).
+        log.warning("%s %s %s: request not sendable (%s)", crm, method, path, type(exc).__name__)
+        raise CrmConnectError(
+            f"the request to {crm} could not be sent (check the configured URL and secrets)"
+        ) from None
     except httpx2.TimeoutException as exc:
         log.warning("%s %s %s: no answer in time (%s)", crm, method, path, type(exc).__name__)
         raise CrmNoAnswer(f"{crm} did not answer in time") from None
-    except httpx2.TransportError as exc:
+    except _TooLarge:
+        log.warning("%s %s %s: answer larger than %d bytes", crm, method, path, MAX_BODY)
+        raise CrmBadResponse(f"{crm} sent an answer too large to be an opportunity") from None
+    except httpx2.RequestError as exc:
+        # Dropped connections, undecodable bodies: the request went out, the answer is lost.
         log.warning("%s %s %s: connection lost (%s)", crm, method, path, type(exc).__name__)
         raise CrmNoAnswer(f"the connection to {crm} dropped before it answered") from None
 
-    status = response.status_code
     log.info("%s %s %s -> %d", crm, method, path, status)
-    data = _decode(response)
+    data = _decode(content)
     if 200 <= status < 300:
         if data is _NOT_JSON:
             raise CrmBadResponse(f"{crm} answered HTTP {status} with a body that is not JSON", status=status)
         return data
-    raise status_error(crm, status, data if data is not _NOT_JSON else None, response.headers)
+    raise status_error(crm, status, data if data is not _NOT_JSON else None, response_headers)
+
+
+MAX_BODY = 1 << 20  # 1 MiB: far above any opportunity answer, far below a memory problem
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_capped(response: httpx2.Response) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise _TooLarge
+    content = bytearray()
+    async for chunk in response.aiter_bytes():
+        content += chunk
+        if len(content) > MAX_BODY:
+            raise _TooLarge
+    return bytes(content)
 
 
 _NOT_JSON: Any = object()
 
 
-def _decode(response: httpx2.Response) -> Any:
-    if not response.content:
+def _decode(content: bytes) -> Any:
+    if not content:
         return _NOT_JSON
     try:
-        return json.loads(response.content)
+        return json.loads(content)
     except (ValueError, UnicodeDecodeError):
         return _NOT_JSON
 
@@ -144,19 +176,25 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     value = headers.get("retry-after")
     if value:
         try:
-            return max(0.0, float(value))
+            return _sane_wait(float(value))
         except ValueError:
             try:
-                from datetime import UTC, datetime
-
-                return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+                when = parsedate_to_datetime(value)
+                return _sane_wait((when - datetime.now(UTC)).total_seconds())
             except (TypeError, ValueError):
                 pass
     remaining, interval = headers.get("x-ratelimit-remaining"), headers.get("x-ratelimit-interval-milliseconds")
     if remaining is not None and interval is not None:
         try:
             if int(remaining) <= 0:
-                return max(0.0, float(interval) / 1000.0)
+                return _sane_wait(float(interval) / 1000.0)
         except ValueError:
             return None
     return None
+
+
+def _sane_wait(seconds: float) -> float | None:
+    """A wait the CRM asked for, if it is a real one: finite, not negative, at most an hour."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(seconds, 3600.0)

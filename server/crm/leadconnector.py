@@ -40,37 +40,54 @@ class ShapeMemory(Protocol):
     def learn_shape(self, location: str, shape: str) -> None: ...
 
 
-def _fits_contact(args: UpsertOpportunityArgs) -> bool:
-    return args.contactId is not None and args.id is None
+def fits_contact(args: UpsertOpportunityArgs) -> bool:
+    """Whether the contact-keyed shape carries everything this call asks for."""
+    return (
+        args.contactId is not None
+        and args.id is None
+        and args.followers is None
+        and args.lostReasonId is None
+        and not args.isRemoveAllFollowers
+    )
 
 
 def choose_shape(args: UpsertOpportunityArgs, learned: str | None = None) -> UpsertShape:
-    """The shape this location is known to take; else the contact-keyed shape only when the call is
-    about a contact and not about an id or followers; else the current spec's shape."""
-    if learned == "followers":
-        return "followers"
-    if learned == "contact":
-        return "contact" if _fits_contact(args) else "followers"
-    if _fits_contact(args) and args.followers is None and args.lostReasonId is None:
-        return "contact"
-    return "followers"
+    """The shape this location is known to take; until known, the contact-keyed shape when the call
+    fits it (it is about a contact, not an id), else the current spec's shape."""
+    if learned in ("followers", "contact"):
+        return learned  # type: ignore[return-value]
+    return "contact" if fits_contact(args) else "followers"
 
 
-def drift_target(err: CrmInvalid, sent: UpsertShape, args: UpsertOpportunityArgs) -> UpsertShape | None:
-    """The other shape, when a 422 says the one sent is not what this location takes."""
+def carry_problem(args: UpsertOpportunityArgs, shape: UpsertShape) -> CrmInvalid | None:
+    """Why `shape` cannot carry this call without losing something the agent asked for, if it cannot."""
+    if shape == "followers" and args.contactId is not None and args.id is None:
+        return CrmInvalid(
+            f"this location's upsert has no contactId, so a new opportunity cannot be linked to contact "
+            f"{args.contactId} this way; call again without contactId to create it unlinked, or pass the id of "
+            "the contact's existing opportunity",
+            status=422,
+        )
+    if shape == "contact" and not fits_contact(args):
+        return CrmInvalid(
+            "this location's upsert is the contact-keyed form: it needs contactId and takes no id, lostReasonId "
+            "or followers; call again with contactId and without those",
+            status=422,
+        )
+    return None
+
+
+def refused_shape(err: CrmInvalid, sent: UpsertShape) -> UpsertShape | None:
+    """The shape a 422 says this location takes instead of the one sent, if it says so."""
     said = " ".join(err.details).lower()
-    if err.status != 422 or not said:
+    if err.status != 422:
         return None
     if sent == "contact" and ("property contactid should not exist" in said or "followers" in said):
         return "followers"
-    if (
-        sent == "followers"
-        and _fits_contact(args)
-        and (
-            "property followers should not exist" in said
-            or "contactid should not be empty" in said
-            or "contactid must be" in said
-        )
+    if sent == "followers" and (
+        "property followers should not exist" in said
+        or "contactid should not be empty" in said
+        or "contactid must be" in said
     ):
         return "contact"
     return None
@@ -129,20 +146,31 @@ class LeadConnectorClient:
     async def upsert(
         self, args: UpsertOpportunityArgs, *, location: str, pipeline: str, policy: CallPolicy
     ) -> WriteResult:
-        """Upsert in the shape this location takes. A 422 that names the other shape means nothing
-        was written, so the call is sent once more in that shape, which is remembered."""
+        """Upsert in the shape this location takes, refusing before sending what that shape cannot
+        carry. A 422 that names the other shape teaches the location's shape (nothing was written)."""
         shape = choose_shape(args, self.shapes.learned_shape(location) if self.shapes else None)
+        problem = carry_problem(args, shape)
+        if problem is not None:
+            raise problem
         try:
             return await self._upsert(args, location, pipeline, shape, policy)
         except CrmInvalid as err:
-            other = drift_target(err, shape, args)
+            other = refused_shape(err, shape)
             if other is None:
                 raise
-        result = await self._upsert(args, location, pipeline, other, policy)
+            # Nothing was written on that 422. Remember what the location takes, so the next call goes
+            # straight to it; this one is not resent, since the other shape cannot carry it whole (the
+            # contact-keyed shape has no id, followers or lostReasonId; the current one no contactId).
+            self._learn(location, other)
+            problem = carry_problem(args, other)
+            assert problem is not None
+            raise CrmInvalid(
+                f"{problem.message} (learned from its 422: {'; '.join(err.details)})", status=422
+            ) from None
+
+    def _learn(self, location: str, shape: UpsertShape) -> None:
         if self.shapes is not None:
-            self.shapes.learn_shape(location, other)
-        note = f"this location refused the {shape} form of upsert; sent in the {other} form, remembered"
-        return WriteResult(result.opportunity, result.created, result.account, (*result.warnings, note))
+            self.shapes.learn_shape(location, shape)
 
     async def _upsert(
         self, args: UpsertOpportunityArgs, location: str, pipeline: str, shape: UpsertShape, policy: CallPolicy

@@ -9,12 +9,13 @@ The update answer names the object `data.opportunity` or, in older deployments, 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import httpx2
 
 from server.config import PLAZBOT_HOSTS, PlazbotAccount
-from server.crm.errors import CrmBadResponse, CrmNotApplied, CrmRejected
+from server.crm.errors import CrmBadResponse, CrmNotApplied, CrmRejected, CrmUnavailable
 from server.crm.http import send, status_error, upstream_messages
 from server.crm.policy import CallPolicy, with_retries
 from server.crm.result import Opportunity, WriteResult, number, text
@@ -109,13 +110,18 @@ class PlazbotClient:
         """The opportunity object from a success envelope; raise for `success: false`."""
         if not isinstance(data, dict):
             raise CrmBadResponse(f"{self.name} answered with JSON that is not its envelope")
-        if data.get("success") is not True:
-            code = data.get("code")
-            reasons = upstream_messages(data)
+        success, code = data.get("success"), data.get("code")
+        if success is False:
+            if isinstance(code, int) and code >= 500:
+                # A failure on its side: the write may have happened; its text is not for the agent.
+                raise CrmUnavailable(f"{self.name} reported an internal failure (code {code})", status=code)
             if isinstance(code, int) and 400 <= code < 500:
                 raise status_error(self.name, code, data, {})
+            reasons = upstream_messages(data)
             said = f": {'; '.join(reasons)}" if reasons else ""
-            raise CrmRejected(f"{self.name} reported a failure{said}", status=code if isinstance(code, int) else None)
+            raise CrmRejected(f"{self.name} reported a failure{said}")
+        if success is not True:
+            raise CrmBadResponse(f"{self.name} answered without its success flag")
         inner = data.get("data")
         if not isinstance(inner, dict):
             raise CrmBadResponse(f"{self.name} reported success but sent no opportunity")
@@ -161,11 +167,34 @@ class PlazbotClient:
             return (f"{self.name} did not return {field}, so the change could not be verified",)
         shown = raw.get(key)
         if field == "amount":
-            same = isinstance(shown, int | float) and abs(float(shown) - float(value)) < 1e-6
+            echoed = number(raw, key)
+            same = echoed is not None and abs(echoed - float(value)) < 1e-6
         elif field == "expirationDate":
-            same = isinstance(shown, str) and shown[:10] == str(value)[:10]
+            verdict = _same_instant(shown, str(value))
+            if verdict is None:
+                return (f"{self.name} returned expirationDate in a form that could not be compared",)
+            if not verdict:
+                return (f"{self.name} shows expirationDate {str(shown)[:32]}, not what was sent",)
+            same = True
         else:
             same = shown == value
         if not same:
             raise CrmNotApplied(f"{self.name} answered OK but the opportunity still shows another {field}")
         return ()
+
+
+def _same_instant(shown: Any, sent: str) -> bool | None:
+    """Whether the CRM's date shows what was sent: the day for a plain date, the instant for a
+    date-time (compared in UTC). None when the CRM's value cannot be read as a date."""
+    if not isinstance(shown, str):
+        return None
+    if sent.endswith("T00:00:00"):
+        return shown[:10] == sent[:10]
+    try:
+        a = datetime.fromisoformat(shown.replace("Z", "+00:00"))
+        b = datetime.fromisoformat(sent.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if (a.tzinfo is None) != (b.tzinfo is None):
+        return a.replace(tzinfo=None) == b.replace(tzinfo=None)
+    return a == b

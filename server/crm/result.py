@@ -42,12 +42,10 @@ def number(obj: Mapping[str, Any], key: str) -> float | None:
     value = obj.get(key)
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            parsed = float(value)
-        except ValueError:
-            return None
-        return parsed if math.isfinite(parsed) else None
-    return None
+    if not isinstance(value, int | float | str):
+        return None
+    try:
+        parsed = float(value)  # an int too large for a float raises OverflowError
+    except (ValueError, OverflowError):
+        return None
+    return parsed if math.isfinite(parsed) else None
