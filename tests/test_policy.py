@@ -23,7 +23,7 @@ pytestmark = pytest.mark.anyio
 async def test_a_burst_waits_for_the_limiter_and_says_so(config: ServerConfig, sandbox: SandboxState) -> None:
     notes: list[str] = []
 
-    async def progress(done: float, total: float | None, message: str | None) -> None:
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
         notes.append(message or "")
 
     limited = replace(config, rate_limit=3, rate_window=0.5)
@@ -38,7 +38,7 @@ async def test_a_burst_waits_for_the_limiter_and_says_so(config: ServerConfig, s
 async def test_a_retry_wait_is_reported_as_progress(client: Client, sandbox: SandboxState) -> None:
     notes: list[str] = []
 
-    async def progress(done: float, total: float | None, message: str | None) -> None:
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
         notes.append(message or "")
 
     sandbox.inject(Fault(route="lc.upsert", status=429, headers={"Retry-After": "0.2"}))
