@@ -101,10 +101,12 @@ async def test_soak_no_duplicates_no_lost_confirmations(
     with sqlite3.connect(config.journal) as db:
         outcomes = Counter(r[0] for r in db.execute("SELECT outcome FROM writes"))
         journal_dump = repr(db.execute("SELECT * FROM writes").fetchall())
+        sent, journaled = db.execute("SELECT SUM(requests), COUNT(*) FROM writes").fetchone()
 
     print(
         f"\nsoak: {calls} calls, {faults} faults injected, {errors} failed calls retried blindly, "
-        f"{len(stored)} opportunities stored, journal {dict(outcomes)}"
+        f"{len(stored)} opportunities stored, journal {dict(outcomes)}, {sent} upstream requests for {journaled} "
+        f"journaled writes ({sent / journaled:.2f} per write), {len(duplicates)} duplicates, {len(missing)} missing"
     )
     assert calls == CALLS and faults > 50
     assert duplicates == {}
