@@ -91,6 +91,8 @@ async def test_soak_no_duplicates_no_lost_confirmations(
                 errors += 1  # blind retry: same call, same arguments
             with sandbox.lock:
                 sandbox.faults.clear()
+        recent = await client.read_resource("journal://recent")
+        texts.append(str(recent.contents[0]))
 
     with sandbox.lock:
         stored = {**sandbox.plazbot, **sandbox.leadconnector}

@@ -127,3 +127,38 @@ async def test_invalid_updates_are_refused_before_any_request(
     assert result.is_error
     assert expected in text_of(result)
     assert sandbox.requests == []
+
+
+@pytest.mark.parametrize("get_shape", ["envelope", "bare"])
+async def test_an_answer_without_the_field_is_verified_by_reading_back(
+    client: Client, sandbox: SandboxState, get_shape: str
+) -> None:
+    import json
+
+    from server.sandbox import Fault
+
+    opp_id = await _create(client)
+    sandbox.options.plazbot_get_shape = get_shape  # type: ignore[assignment]
+    terse = {"success": True, "code": 200, "errorCode": None, "message": "ok", "data": {"id": opp_id}}
+    sandbox.inject(Fault(route="plazbot.update", status=200, body=json.dumps(terse), apply=True))
+    result = await client.call_tool(
+        "update_opportunity_field", {"opportunityId": opp_id, "field": "amount", "value": 7}
+    )
+    assert not result.is_error, text_of(result)
+    assert result.structured_content is not None and result.structured_content["warnings"] == []
+    assert result.structured_content["amount"] == 7
+    assert len(sandbox.requests_to("plazbot.get")) == 1
+
+
+async def test_reading_back_catches_an_ok_that_changed_nothing(client: Client, sandbox: SandboxState) -> None:
+    import json
+
+    from server.sandbox import Fault
+
+    opp_id = await _create(client)
+    terse = {"success": True, "code": 200, "errorCode": None, "message": "ok", "data": {"id": opp_id}}
+    sandbox.inject(Fault(route="plazbot.update", status=200, body=json.dumps(terse)))  # not applied
+    result = await client.call_tool(
+        "update_opportunity_field", {"opportunityId": opp_id, "field": "amount", "value": 7}
+    )
+    assert result.is_error and "still shows another amount" in text_of(result)

@@ -15,7 +15,7 @@ from typing import Any
 import httpx2
 
 from server.config import PLAZBOT_HOSTS, PlazbotAccount
-from server.crm.errors import CrmBadResponse, CrmNotApplied, CrmRejected, CrmUnavailable
+from server.crm.errors import CrmBadResponse, CrmError, CrmNotApplied, CrmRejected, CrmUnavailable
 from server.crm.http import send, status_error, upstream_messages
 from server.crm.policy import CallPolicy, with_retries
 from server.crm.result import Opportunity, WriteResult, number, text
@@ -31,6 +31,10 @@ _ECHO_KEYS = {
     "expirationDate": "expirationDate",
     "contactId": "contactId",
 }
+
+
+def _echo_key(args: UpdateOpportunityFieldArgs) -> str:
+    return "customFields" if args.field == "customFields" else _ECHO_KEYS[args.field]
 
 
 class PlazbotClient:
@@ -101,12 +105,45 @@ class PlazbotClient:
             ),
             idempotent=True,
         )
-        raw = self._payload(data)
+        raw = self._payload(data, require_object=False)
+        if _echo_key(args) not in raw:
+            # The answer does not show the field: read the opportunity back to know it took.
+            raw = {**raw, **await self._read_back(args.opportunityId, workspace, policy)}
         warnings = self._verify(raw, args, value)
         opportunity = self._opportunity(raw, fallback_id=args.opportunityId)
         return WriteResult(opportunity, created=False, account=workspace, warnings=warnings)
 
-    def _payload(self, data: Any) -> Mapping[str, Any]:
+    async def _read_back(self, opportunity_id: str, workspace: str, policy: CallPolicy) -> Mapping[str, Any]:
+        """GET /api/opportunity/{id}: enveloped, a bare object or a bare one-item list. {} when the
+        read fails, so verification falls back to a warning."""
+        headers, params = self._headers(workspace), {"workspaceId": workspace}
+        try:
+            data = await with_retries(
+                policy,
+                lambda time_left: send(
+                    self.http,
+                    self.name,
+                    "GET",
+                    f"/api/opportunity/{opportunity_id}",
+                    headers=headers,
+                    params=params,
+                    time_left=time_left,
+                ),
+                idempotent=True,
+            )
+        except CrmError:
+            return {}
+        if isinstance(data, dict) and "success" in data:
+            if data.get("success") is not True:
+                return {}
+            data = data.get("data")
+        if isinstance(data, dict) and isinstance(data.get("data"), list):
+            data = data["data"]
+        if isinstance(data, list):
+            data = data[0] if len(data) == 1 else None
+        return data if isinstance(data, dict) and text(data, "id") == opportunity_id else {}
+
+    def _payload(self, data: Any, *, require_object: bool = True) -> Mapping[str, Any]:
         """The opportunity object from a success envelope; raise for `success: false`."""
         if not isinstance(data, dict):
             raise CrmBadResponse(f"{self.name} answered with JSON that is not its envelope")
@@ -124,7 +161,9 @@ class PlazbotClient:
             raise CrmBadResponse(f"{self.name} answered without its success flag")
         inner = data.get("data")
         if not isinstance(inner, dict):
-            raise CrmBadResponse(f"{self.name} reported success but sent no opportunity")
+            if require_object:
+                raise CrmBadResponse(f"{self.name} reported success but sent no opportunity")
+            inner = {}
         found = inner.get("opportunity")
         if not isinstance(found, dict):
             found = inner.get("oportunity")
@@ -162,7 +201,7 @@ class PlazbotClient:
                         )
                     return ()
             raise CrmNotApplied(f"{self.name} answered OK but shows no custom field {args.customFieldName}")
-        key = _ECHO_KEYS[field]
+        key = _echo_key(args)
         if key not in raw:
             return (f"{self.name} did not return {field}, so the change could not be verified",)
         shown = raw.get(key)
