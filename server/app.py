@@ -30,6 +30,7 @@ from server.models import (
     UpsertOpportunityArgs,
     flat_schema,
 )
+from server.prompts import as_mcp, load
 from server.tools import State, create_opportunity, update_opportunity_field, upsert_opportunity
 
 INSTRUCTIONS = (
@@ -147,6 +148,9 @@ def build_server(
         tools=build_tools(config) if tools is None else tools,
         lifespan=lifespan,
     )
+
+    for prompt in load():
+        server.add_prompt(as_mcp(prompt))
 
     @server.resource(
         "journal://recent",
