@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8765
 
-.PHONY: run test check format sandbox clean
+.PHONY: run test check format bundle sandbox clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,15 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## bundle: the MCP Bundle for Claude Desktop and other MCPB hosts, in dist/
+bundle: $(STAMP)
+	npx -y @anthropic-ai/mcpb@2.1.2 validate manifest.json
+	mkdir -p dist
+	npx -y @anthropic-ai/mcpb@2.1.2 pack . dist/opportunity-mcp.mcpb
+
 ## sandbox: the sandbox CRM alone on port 8766, for other processes to point their base URLs at
 sandbox: $(STAMP)
 	$(BIN)/opportunity-mcp sandbox --port 8766
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) dist .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,81 @@
+"""The MCP Bundle: manifest.json lists exactly what the server serves, mcpb accepts it, and the packed
+bundle starts the server the way its mcp_config says."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from server.app import build_server
+from server.config import ServerConfig
+from server.prompts import load
+from tests.npm_tools import MCPB, ROOT, npx
+
+pytestmark = pytest.mark.anyio
+MANIFEST: dict[str, Any] = json.loads((ROOT / "manifest.json").read_text())
+
+
+async def test_manifest_tools_and_prompts_are_what_the_server_lists(config: ServerConfig) -> None:
+    async with Client(build_server(config), mode="legacy") as client:
+        tools = (await client.list_tools()).tools
+        prompts = (await client.list_prompts()).prompts
+    assert MANIFEST["tools"] == [{"name": t.name, "description": t.description} for t in tools]
+    assert [p["name"] for p in MANIFEST["prompts"]] == [p.name for p in prompts]
+    files = {p.name: p for p in load()}
+    for entry, listed in zip(MANIFEST["prompts"], prompts, strict=True):
+        assert entry["description"] == listed.description
+        assert entry["arguments"] == [a.name for a in listed.arguments or []]
+        assert entry["text"] == files[entry["name"]].text
+
+
+def test_user_config_reaches_the_server_under_its_variable_names() -> None:
+    env = MANIFEST["server"]["mcp_config"]["env"]
+    user_config = MANIFEST["user_config"]
+    assert set(env) == {
+        "PLAZBOT_BASE_URL",
+        "PLAZBOT_API_KEY",
+        "PLAZBOT_WORKSPACE_ID",
+        "LEADCONNECTOR_TOKEN",
+        "LEADCONNECTOR_LOCATION_ID",
+        "LEADCONNECTOR_PIPELINE_ID",
+    }
+    for value in env.values():
+        key = re.fullmatch(r"\$\{user_config\.(\w+)\}", value)
+        assert key and key.group(1) in user_config
+    assert {k for k, v in user_config.items() if v.get("sensitive")} == {"plazbot_api_key", "leadconnector_token"}
+    for choice in ("https://api.plazbot.com", "https://api.wabotify.com", "https://apieu.wabotify.com"):
+        assert choice in user_config["plazbot_base_url"]["description"]
+    assert MANIFEST["version"] == __import__("server").__version__
+
+
+async def test_mcpb_validates_packs_and_the_bundle_starts(tmp_path: Path) -> None:
+    validated = npx(MCPB, "validate", "manifest.json")
+    assert validated.returncode == 0 and "validation passes" in validated.stdout, validated.stderr[-2000:]
+    bundle = tmp_path / "opportunity-mcp.mcpb"
+    packed = npx(MCPB, "pack", ".", str(bundle))
+    assert packed.returncode == 0, packed.stderr[-2000:]
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(bundle) as archive:
+        names = archive.namelist()
+        assert "manifest.json" in names and "server/main.py" in names and "prompts/capture_deal.txt" in names
+        assert not [n for n in names if n.startswith((".venv/", "tests/", ".git/"))]
+        archive.extractall(unpacked)
+    config = MANIFEST["server"]["mcp_config"]
+    uv = str(Path(sys.executable).parent / "uv")
+    assert config["command"] == "uv"
+    args = [a.replace("${__dirname}", str(unpacked)) for a in config["args"]] + ["--sandbox"]
+    async with Client(StdioServerParameters(command=uv, args=args, env=dict(os.environ)), mode="legacy") as client:
+        tools = (await client.list_tools()).tools
+        created = await client.call_tool(
+            "create_opportunity", {"name": "From the bundle", "description": "d", "amount": 1}
+        )
+    assert [t.name for t in tools] == [t["name"] for t in MANIFEST["tools"]]
+    assert not created.is_error
