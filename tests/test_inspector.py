@@ -63,7 +63,6 @@ def _exercise(target: list[str], sandbox: SandboxState) -> None:
         "description=Plan anual",
         "--tool-arg",
         "amount=1200.5",
-        env=env,
     )
     assert created["isError"] is False and created["structuredContent"]["action"] == "created"
     opp_id = created["structuredContent"]["id"]
@@ -78,7 +77,6 @@ def _exercise(target: list[str], sandbox: SandboxState) -> None:
         "field=stageId",
         "--tool-arg",
         "value=stage-won",
-        env=env,
     )
     assert updated["isError"] is False, updated
     upserted = _inspect(
@@ -90,7 +88,6 @@ def _exercise(target: list[str], sandbox: SandboxState) -> None:
         "name=LC deal",
         "--tool-arg",
         "status=won",
-        env=env,
     )
     assert upserted["isError"] is False and upserted["structuredContent"]["status"] == "won"
     assert sandbox.plazbot[opp_id]["stageId"] == "stage-won"
