@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8765
 
-.PHONY: run test check format bundle sandbox clean
+.PHONY: run test check browser format bundle sandbox clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,16 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/opportunity-mcp --sandbox --transport http --port $(PORT)
 
-## test: lint, strict typing, then every test
-test: check
+## test: lint, strict typing, then every test (the interoperability tests fetch pinned npm packages)
+test: check browser
 	$(BIN)/python -m pytest
+
+## browser: Debian's chromium for the sandbox board test, installed when missing (needs root and apt)
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "The board test needs Chromium: install your distribution's chromium package."; exit 1; fi; }
 
 ## check: ruff (lint and format) and mypy --strict
 check: $(STAMP)

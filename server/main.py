@@ -18,12 +18,16 @@ import socket
 import sys
 import tempfile
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from dataclasses import replace
 
 from pydantic import SecretStr
 
 from server import __version__
 from server.config import ConfigError, LeadConnectorAccount, PlazbotAccount, ServerConfig, load_config
+
+if TYPE_CHECKING:
+    from server.sandbox import SandboxServer
 
 log = logging.getLogger("server")
 
@@ -117,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _say(f"opportunity-mcp: {exc}")
             return 2
     try:
-        return _serve(config, opts.transport, opts.host, opts.port, sandbox.url if sandbox else None)
+        return _serve(config, opts.transport, opts.host, opts.port, sandbox)
     except KeyboardInterrupt:
         return 0
     finally:
@@ -125,13 +129,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             sandbox.stop()
 
 
-def _serve(config: ServerConfig, transport: str, host: str, port: int, sandbox_url: str | None) -> int:
-    from server.app import build_server, build_tools
+def _serve(config: ServerConfig, transport: str, host: str, port: int, sandbox: SandboxServer | None) -> int:
+    from server.app import build_server, build_tools, open_journal
 
     tools = build_tools(config)
-    server = build_server(config, tools)
+    journal = open_journal(config)
+    server = build_server(config, tools, journal)
     names = ", ".join(t.name for t in tools)
-    target = f"the sandbox CRM at {sandbox_url}" if sandbox_url else _targets(config)
+    target = f"the sandbox CRM at {sandbox.url}" if sandbox else _targets(config)
     if transport == "stdio":
         _say(f"opportunity-mcp {__version__} on stdio; tools: {names}; writes go to {target}")
         server.run("stdio")
@@ -144,10 +149,17 @@ def _serve(config: ServerConfig, transport: str, host: str, port: int, sandbox_u
     except OSError as exc:
         _say(f"opportunity-mcp: cannot listen on {host}:{port}: {exc.strerror}")
         return 2
+    board = ""
+    if sandbox is not None:
+        from server.sandbox.board import board_routes
+
+        for path, endpoint in board_routes(sandbox.state, journal):
+            server.custom_route(path, methods=["GET"])(endpoint)
+        board = f"; sandbox board at http://{_url_host(host)}:{port}/"
     app = server.streamable_http_app(stateless_http=True, host=host)
     _say(
         f"opportunity-mcp {__version__} listening on http://{_url_host(host)}:{port}/mcp; tools: {names}; "
-        f"writes go to {target}"
+        f"writes go to {target}{board}"
     )
     uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
     return 0

