@@ -152,8 +152,8 @@ def _json_list(value: Any) -> Any:
 
 
 def _at_most(limit: int) -> AfterValidator:
-    def check(items: list[str]) -> list[str]:
-        if len(items) > limit:
+    def check(items: list[str] | None) -> list[str] | None:
+        if items is not None and len(items) > limit:
             raise ValueError(f"must have at most {limit} items")
         return items
 

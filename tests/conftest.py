@@ -3,7 +3,12 @@ and MCP clients talking to the server through the protocol (in memory)."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -75,3 +80,38 @@ def assert_clean(text: str) -> None:
     """Nothing an agent reads may carry a secret, a stack trace or a raw upstream body."""
     for forbidden in (CANARY_KEY, CANARY_TOKEN, "Traceback", "Bearer", "<html", "statusCode", '{"'):
         assert forbidden not in text, f"{forbidden!r} leaked into: {text}"
+
+
+COMMAND = str(Path(sys.executable).parent / "opportunity-mcp")
+
+
+@contextmanager
+def http_server(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
+    """Run `opportunity-mcp --transport http` as a user would, on a free port; yield the base URL
+    (http://127.0.0.1:PORT) and the line it printed on stderr. Stops it afterwards and checks that
+    nothing was written to stdout."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [COMMAND, *args, "--transport", "http", "--port", str(port)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None and proc.stdout is not None
+    deadline, banner = time.monotonic() + 30, ""
+    while "listening on" not in banner and time.monotonic() < deadline and proc.poll() is None:
+        banner = proc.stderr.readline()
+    try:
+        assert "listening on" in banner, banner
+        yield f"http://127.0.0.1:{port}", banner
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        assert proc.stdout.read() == ""

@@ -4,10 +4,8 @@ the right stage column, and a screenshot is taken."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 from mcp import Client
 from mcp_types import CallToolResult
 
-from tests.conftest import text_of
+from tests.conftest import http_server, text_of
 from tests.npm_tools import PLAYWRIGHT, ROOT, npm_install
 
 COMMAND = str(Path(sys.executable).parent / "opportunity-mcp")
@@ -26,26 +24,9 @@ SCREENSHOT = ROOT / "tests" / "browser" / "board.png"
 
 @pytest.fixture
 def board_server() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen(
-        [COMMAND, "--sandbox", "--transport", "http", "--port", str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    deadline, line = time.monotonic() + 30, ""
-    while "listening on" not in line and time.monotonic() < deadline and proc.poll() is None:
-        line = proc.stderr.readline()
-    try:
-        assert f"sandbox board at http://127.0.0.1:{port}/" in line, line
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with http_server("--sandbox") as (base, banner):
+        assert f"sandbox board at {base}/" in banner, banner
+        yield base
 
 
 def test_board_data_follows_the_writes(board_server: str) -> None:

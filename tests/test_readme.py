@@ -1,0 +1,78 @@
+"""The README's per-host blocks: each JSON block parses and names the installed command with known
+variables; the Claude Code line is well formed; the HTTP example works against a running server."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from tests.conftest import http_server
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.S)
+KNOWN = {
+    "PLAZBOT_BASE_URL",
+    "PLAZBOT_API_KEY",
+    "PLAZBOT_WORKSPACE_ID",
+    "LEADCONNECTOR_BASE_URL",
+    "LEADCONNECTOR_TOKEN",
+    "LEADCONNECTOR_LOCATION_ID",
+    "LEADCONNECTOR_PIPELINE_ID",
+}
+BIN = Path(sys.executable).parent
+
+
+def _servers(config: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = config.get("mcpServers") or config.get("servers") or {}
+    return found
+
+
+def test_every_json_block_parses_and_names_the_command() -> None:
+    configs = [json.loads(body) for lang, body in BLOCKS if lang == "json"]
+    hosts = [c for c in configs if _servers(c)]
+    assert len(hosts) == 3  # Claude Desktop, Cursor, VS Code
+    for config in hosts:
+        for server in _servers(config).values():
+            assert (BIN / server["command"]).exists(), server["command"]
+            assert set(server["env"]) <= KNOWN
+            inputs = {i["id"] for i in config.get("inputs", [])}
+            for value in server["env"].values():
+                for ref in re.findall(r"\$\{input:([\w-]+)\}", value):
+                    assert ref in inputs
+    vscode = next(c for c in hosts if "servers" in c)
+    assert vscode["servers"]["opportunity"]["type"] == "stdio"
+    assert all(i["password"] for i in vscode["inputs"])
+
+
+def test_claude_code_line_is_well_formed() -> None:
+    (line,) = [body for lang, body in BLOCKS if lang == "sh" and "claude mcp add" in body]
+    words = shlex.split(line)
+    assert words[:4] == ["claude", "mcp", "add", "opportunity"]
+    split = words.index("--")
+    options, command = words[4:split], words[split + 1 :]
+    assert options[0::2] == ["--env"] * (len(options) // 2)
+    assert {pair.split("=", 1)[0] for pair in options[1::2]} <= KNOWN
+    assert command == ["opportunity-mcp"] and (BIN / command[0]).exists()
+
+
+def test_the_http_example_works() -> None:
+    (block,) = [body for lang, body in BLOCKS if lang == "sh" and "curl" in body]
+    words = shlex.split(block.replace("\\\n", " "))
+    headers = dict(h.split(": ", 1) for h in (words[i + 1] for i, w in enumerate(words) if w == "-H"))
+    payload = json.loads(words[words.index("-d") + 1])
+    assert words[2] == "http://127.0.0.1:8765/mcp"
+    with http_server("--sandbox") as (base, _):
+        answer = httpx2.post(f"{base}/mcp", headers=headers, content=json.dumps(payload), timeout=30)
+    assert answer.status_code == 200
+    event = json.loads(next(line[6:] for line in answer.text.splitlines() if line.startswith("data: ")))
+    result = event["result"]
+    assert result["isError"] is False
+    assert result["content"][0]["text"].startswith("Created opportunity OPP-")
+    assert result["structuredContent"]["name"] == "Plan anual - Empresa X"
