@@ -18,8 +18,8 @@ import socket
 import sys
 import tempfile
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
