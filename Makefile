@@ -5,12 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8765
 
-.PHONY: run test check browser format bundle sandbox clean
+.PHONY: run test check browser format bench bundle sandbox clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	touch $(STAMP)
 
 ## run: serve MCP over streamable HTTP at http://127.0.0.1:$(PORT)/mcp, writing to the embedded sandbox CRM
@@ -37,6 +37,11 @@ check: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+## bench: opportunity-mcp against the floor server, in one run (not part of make test);
+##        writes bench/results/latest.json and latest.md
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 ## bundle: the MCP Bundle for Claude Desktop and other MCPB hosts, in dist/
 bundle: $(STAMP)

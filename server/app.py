@@ -28,6 +28,7 @@ from server.models import (
     Envelope,
     UpdateOpportunityFieldArgs,
     UpsertOpportunityArgs,
+    envelope_schema,
     flat_schema,
 )
 from server.prompts import as_mcp, load
@@ -35,7 +36,9 @@ from server.tools import State, create_opportunity, update_opportunity_field, up
 
 INSTRUCTIONS = (
     "Writes CRM opportunities (deals). Use ids the user or a lookup gave you, never invented ones. "
-    "When a result says the outcome is unknown, check before calling again."
+    "Pass the id of the message that asked for a write as idempotencyKey: a repeat then returns the first "
+    "result instead of a second deal, and so does an identical create. When a result says the outcome is "
+    "unknown, check the CRM before calling again."
 )
 
 ToolFn = Callable[[dict[str, Any], Context[Any, Any]], Awaitable[CallToolResult]]
@@ -51,17 +54,18 @@ class _RawArguments(ArgModelBase):
         return {"arguments": dict(self.model_extra or {})}
 
 
-_OUTPUT_SCHEMA = flat_schema(Envelope, required=False)
+_PLAZBOT_OUTPUT = envelope_schema(leave_out="status")
+_LEADCONNECTOR_OUTPUT = envelope_schema(leave_out="code")
 
 
-def _tool(fn: ToolFn, *, title: str, args: type[BaseModel], idempotent: bool) -> Tool:
+def _tool(fn: ToolFn, *, title: str, args: type[BaseModel], idempotent: bool, output: dict[str, Any]) -> Tool:
     return Tool(
         fn=fn,
         name=fn.__name__,
         title=title,
         description=inspect.cleandoc(fn.__doc__ or ""),
         parameters=flat_schema(args),
-        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_model=Envelope, output_schema=_OUTPUT_SCHEMA),
+        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_model=Envelope, output_schema=output),
         is_async=True,
         context_kwarg="ctx",
         annotations=ToolAnnotations(
@@ -74,8 +78,11 @@ def build_tools(config: ServerConfig) -> list[Tool]:
     """Only the tools whose CRM is configured."""
     tools: list[Tool] = []
     if config.plazbot is not None:
+        plazbot = {"output": _PLAZBOT_OUTPUT}
         tools.append(
-            _tool(create_opportunity, title="Create opportunity", args=CreateOpportunityArgs, idempotent=False)
+            _tool(
+                create_opportunity, title="Create opportunity", args=CreateOpportunityArgs, idempotent=False, **plazbot
+            )
         )
         tools.append(
             _tool(
@@ -83,11 +90,18 @@ def build_tools(config: ServerConfig) -> list[Tool]:
                 title="Update opportunity field",
                 args=UpdateOpportunityFieldArgs,
                 idempotent=True,
+                **plazbot,
             )
         )
     if config.leadconnector is not None:
         tools.append(
-            _tool(upsert_opportunity, title="Upsert opportunity", args=UpsertOpportunityArgs, idempotent=False)
+            _tool(
+                upsert_opportunity,
+                title="Upsert opportunity",
+                args=UpsertOpportunityArgs,
+                idempotent=False,
+                output=_LEADCONNECTOR_OUTPUT,
+            )
         )
     return tools
 

@@ -146,6 +146,9 @@ def _serve(config: ServerConfig, transport: str, host: str, port: int, sandbox: 
 
     try:
         sock = socket.create_server((host, port))
+        # Accepted connections inherit this: without it, a response written in two parts waits
+        # ~40 ms for the client's delayed ACK (Nagle).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError as exc:
         _say(f"opportunity-mcp: cannot listen on {host}:{port}: {exc.strerror}")
         return 2

@@ -67,8 +67,8 @@ Id = Annotated[str, AfterValidator(_check_id)]
 Money = Annotated[float, BeforeValidator(_no_bool), AfterValidator(_money), Field(json_schema_extra={"minimum": 0})]
 Name = Annotated[str, _text(200)]
 IdemKey = Annotated[str, _text(200)]
-_KEY_HELP = "Bot flows: the message id that triggered this write"
-_DUP_HELP = "Create even if an identical deal was just created"
+_KEY_HELP = "Id of the message that asked for this write"
+_DUP_HELP = "Create even if an identical deal exists"
 IsoDate = Annotated[str, Field(json_schema_extra={"format": "date"}), AfterValidator(iso_date)]
 OpportunityStatus = Literal["open", "won", "lost", "abandoned"]
 
@@ -87,7 +87,7 @@ class CreateOpportunityArgs(ToolArgs):
     assignedComercialId: Annotated[Id | None, Field(description="Seller user id")] = None
     stageId: Annotated[Id | None, Field(description="Pipeline stage id")] = None
     expirationDate: Annotated[IsoDate | None, Field(description="Close date")] = None
-    workspaceId: Annotated[Id | None, Field(description="Default: the configured workspace")] = None
+    workspaceId: Annotated[Id | None, Field(description="Default: configured workspace")] = None
     idempotencyKey: Annotated[IdemKey | None, Field(description=_KEY_HELP)] = None
     allowDuplicate: Annotated[bool, Field(description=_DUP_HELP)] = False
 
@@ -106,7 +106,7 @@ class UpdateOpportunityFieldArgs(ToolArgs):
         Field(description="amount: number; expirationDate: YYYY-MM-DD; else text"),
     ]
     customFieldName: Annotated[str | None, _text(100), Field(description="When field is customFields")] = None
-    workspaceId: Annotated[Id | None, Field(description="Default: the configured workspace")] = None
+    workspaceId: Annotated[Id | None, Field(description="Default: configured workspace")] = None
 
     def checked_value(self) -> str | float:
         """The value validated and normalised for `field` (raises ValueError naming what is allowed)."""
@@ -181,10 +181,10 @@ class UpsertOpportunityArgs(ToolArgs):
         _at_most(50),
         Field(description="Follower user ids"),
     ] = None
-    followersActionType: Annotated[Literal["add", "remove"], Field(description="For followers")] = "add"
+    followersActionType: Annotated[Literal["add", "remove"], Field(description="Followers action")] = "add"
     isRemoveAllFollowers: Annotated[bool, Field(description="Clear followers first")] = False
-    pipelineId: Annotated[Id | None, Field(description="Default: the configured pipeline")] = None
-    locationId: Annotated[Id | None, Field(description="Default: the configured location")] = None
+    pipelineId: Annotated[Id | None, Field(description="Default: configured pipeline")] = None
+    locationId: Annotated[Id | None, Field(description="Default: configured location")] = None
     idempotencyKey: Annotated[IdemKey | None, Field(description=_KEY_HELP)] = None
     allowDuplicate: Annotated[bool, Field(description=_DUP_HELP)] = False
 
@@ -207,6 +207,16 @@ class Envelope(BaseModel):
 
     def wire(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
+
+
+def envelope_schema(*, leave_out: str) -> dict[str, Any]:
+    """The envelope's published schema for one CRM: without the field that CRM never fills, and with
+    `warnings` as a plain array (its items are always text; saying so costs every tool tokens)."""
+    schema = flat_schema(Envelope, required=False)
+    properties = dict(schema["properties"])
+    del properties[leave_out]
+    properties["warnings"] = {"type": "array"}
+    return {**schema, "properties": properties}
 
 
 class _FlatSchema(GenerateJsonSchema):

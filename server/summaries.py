@@ -43,8 +43,8 @@ def success_text(env: Envelope, *, field: str | None = None) -> str:
             parts.append(f"for {money(env.amount)}")
         if env.status:
             parts.append(f"status {env.status}")
-        if env.stage:
-            parts.append(f"stage {_short(env.stage, 40)}")
+        if env.stage and len(env.stage) <= 20:  # a UUID stage id costs ~20 tokens; it is in structuredContent
+            parts.append(f"stage {env.stage}")
         if env.contact:
             parts.append(f"contact {_short(env.contact, 40)}")
         if env.assignee:

@@ -190,8 +190,7 @@ def _repeat(state: State, claim: Claim, args_fp: str) -> CallToolResult:
 
 
 async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
-    """Create a Plazbot/Wabotify opportunity (deal). Use ids from lookups, never invented ones.
-    Repeats with the same idempotencyKey, or identical creates, return the first result."""
+    """Create a Plazbot/Wabotify opportunity (deal). Use ids from lookups, never invented ones."""
     args = parse(CreateOpportunityArgs, arguments)
     client = _state(ctx).plazbot
     assert client is not None
@@ -220,8 +219,8 @@ async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
 
 
 async def update_opportunity_field(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
-    """Change one field of a Plazbot/Wabotify opportunity. For a custom field, set field to
-    customFields and name it in customFieldName. Safe to repeat."""
+    """Change one field of a Plazbot/Wabotify opportunity; for a custom field use customFields
+    and customFieldName."""
     args = parse(UpdateOpportunityFieldArgs, arguments)
     if args.field == "customFields" and not args.customFieldName:
         raise ToolError("Invalid arguments: customFieldName: required when field is customFields")
@@ -248,8 +247,7 @@ async def update_opportunity_field(arguments: dict[str, Any], ctx: Context[Any, 
 
 
 async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
-    """Create or update a LeadConnector (HighLevel, Leadway) opportunity: with id it updates
-    that one, without id it creates one. The answer says which."""
+    """Create (without id) or update (with id) a LeadConnector opportunity: HighLevel, Leadway."""
     args = parse(UpsertOpportunityArgs, arguments)
     if args.id is None and args.name is None:
         raise ToolError("Invalid arguments: name: required when id is not given (a new opportunity needs a name)")

@@ -7,9 +7,11 @@ message through `upstream_messages`, which keeps the CRM's own short `message` s
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
+import ssl
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -36,10 +38,19 @@ USER_AGENT = "opportunity-mcp/0.1"
 _MAX_MESSAGE = 200
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    # Loading the CA bundle costs tens of milliseconds of start-up: do it once for every client.
+    return httpx2.create_ssl_context()
+
+
 def make_http_client(base_url: str, timeout: float) -> httpx2.AsyncClient:
     """The one pooled client a CRM family uses for the life of the server."""
+    # Plain http is only ever a loopback sandbox (config refuses it elsewhere): no TLS to set up.
+    verify: ssl.SSLContext | bool = _tls() if base_url.startswith("https://") else False
     return httpx2.AsyncClient(
         base_url=base_url,
+        verify=verify,
         timeout=httpx2.Timeout(timeout, connect=min(timeout, 5.0), pool=min(timeout, 5.0)),
         limits=httpx2.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30.0),
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},

@@ -19,6 +19,7 @@ class SandboxServer:
     def __init__(self, state: SandboxState | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.state = state or SandboxState()
         self._socket = socket.create_server((host, port))
+        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as server.main: no Nagle stalls
         self.host, self.port = self._socket.getsockname()[:2]
         self.url = f"http://{host}:{self.port}"
         config = uvicorn.Config(
