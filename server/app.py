@@ -25,7 +25,6 @@ from server.crm.policy import RateLimiter
 from server.journal import Journal, Row, default_path
 from server.models import (
     CreateOpportunityArgs,
-    Envelope,
     UpdateOpportunityFieldArgs,
     UpsertOpportunityArgs,
     envelope_schema,
@@ -65,7 +64,8 @@ def _tool(fn: ToolFn, *, title: str, args: type[BaseModel], idempotent: bool, ou
         title=title,
         description=inspect.cleandoc(fn.__doc__ or ""),
         parameters=flat_schema(args),
-        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_model=Envelope, output_schema=output),
+        # The envelope is built by our own model: publish its schema, skip re-validating it per call.
+        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_schema=output),
         is_async=True,
         context_kwarg="ctx",
         annotations=ToolAnnotations(

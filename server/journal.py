@@ -117,6 +117,15 @@ class Journal:
         the exact arguments, so a repeated key can tell whether they changed."""
         now = time.time()
         with self._lock:
+            if key is None and not guard:
+                # Nothing to check against: a plain insert is already atomic.
+                cur = self._db.execute(
+                    "INSERT INTO writes (at, tool, account, fingerprint, args_fp, outcome)"
+                    " VALUES (?, ?, ?, ?, ?, 'pending')",
+                    (now, tool, account, fp, args_fp),
+                )
+                assert cur.lastrowid is not None
+                return Claim(cur.lastrowid)
             # IMMEDIATE takes the write lock up front: check and insert are one step for every
             # process sharing the file.
             self._db.execute("BEGIN IMMEDIATE")

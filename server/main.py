@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import gc
 import logging
 import os
 import shutil
@@ -52,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    parser.add_argument(
+        "--sse",
+        action="store_true",
+        help="over HTTP, answer as server-sent events (with progress notifications) instead of plain JSON",
+    )
     parser.add_argument(
         "--sandbox",
         action="store_true",
@@ -121,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _say(f"opportunity-mcp: {exc}")
             return 2
     try:
-        return _serve(config, opts.transport, opts.host, opts.port, sandbox)
+        return _serve(config, opts.transport, opts.host, opts.port, sandbox, sse=opts.sse)
     except KeyboardInterrupt:
         return 0
     finally:
@@ -129,7 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             sandbox.stop()
 
 
-def _serve(config: ServerConfig, transport: str, host: str, port: int, sandbox: SandboxServer | None) -> int:
+def _serve(
+    config: ServerConfig, transport: str, host: str, port: int, sandbox: SandboxServer | None, *, sse: bool = False
+) -> int:
     from server.app import build_server, build_tools, open_journal
 
     tools = build_tools(config)
@@ -137,6 +145,10 @@ def _serve(config: ServerConfig, transport: str, host: str, port: int, sandbox: 
     server = build_server(config, tools, journal)
     names = ", ".join(t.name for t in tools)
     target = f"the sandbox CRM at {sandbox.url}" if sandbox else _targets(config)
+    # What start-up built lives as long as the process: keep the collector from rescanning it on
+    # every collection (it is what lengthens the latency tail under load).
+    gc.collect()
+    gc.freeze()
     if transport == "stdio":
         _say(f"opportunity-mcp {__version__} on stdio; tools: {names}; writes go to {target}")
         server.run("stdio")
@@ -159,7 +171,8 @@ def _serve(config: ServerConfig, transport: str, host: str, port: int, sandbox: 
         for path, endpoint in board_routes(sandbox.state, journal):
             server.custom_route(path, methods=["GET"])(endpoint)
         board = f"; sandbox board at http://{_url_host(host)}:{port}/"
-    app = server.streamable_http_app(stateless_http=True, host=host)
+    # Stateless, so any replica can answer any request; plain JSON answers unless --sse.
+    app = server.streamable_http_app(stateless_http=True, json_response=not sse, host=host)
     _say(
         f"opportunity-mcp {__version__} listening on http://{_url_host(host)}:{port}/mcp; tools: {names}; "
         f"writes go to {target}{board}"

@@ -77,3 +77,25 @@ async def test_http_refuses_a_foreign_host_header(http_sandbox: tuple[str, str])
             content=b'{"jsonrpc":"2.0","id":1,"method":"ping"}',
         )
     assert answer.status_code in (403, 421)
+
+
+async def test_sse_over_http_carries_progress_notifications() -> None:
+    import re
+
+    import httpx2
+
+    notes: list[str] = []
+
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
+        notes.append(message or "")
+
+    with http_server("--sandbox", "--sse") as (base, banner):
+        found = re.search(r"the sandbox CRM at (http://127\.0\.0\.1:\d+)", banner)
+        assert found
+        fault = {"route": "lc.upsert", "status": 429, "headers": {"Retry-After": "0.2"}}
+        async with httpx2.AsyncClient() as raw:
+            assert (await raw.post(f"{found.group(1)}/_sandbox/faults", json=fault)).status_code == 200
+        async with Client(f"{base}/mcp", mode="legacy") as client:
+            result = await client.call_tool("upsert_opportunity", {"name": "SSE"}, progress_callback=progress)
+    assert not result.is_error
+    assert notes == ["retrying after: LeadConnector is limiting the request rate (HTTP 429); waiting 0.2 s"]

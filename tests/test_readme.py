@@ -71,8 +71,8 @@ def test_the_http_example_works() -> None:
     with http_server("--sandbox") as (base, _):
         answer = httpx2.post(f"{base}/mcp", headers=headers, content=json.dumps(payload), timeout=30)
     assert answer.status_code == 200
-    event = json.loads(next(line[6:] for line in answer.text.splitlines() if line.startswith("data: ")))
-    result = event["result"]
+    assert answer.headers["content-type"].startswith("application/json")
+    result = answer.json()["result"]
     assert result["isError"] is False
     assert result["content"][0]["text"].startswith("Created opportunity OPP-")
     assert result["structuredContent"]["name"] == "Plan anual - Empresa X"

@@ -74,7 +74,7 @@ async def send(
 
     `time_left` (the call's remaining budget) shortens the client's own timeouts, never lengthens them."""
     extra: dict[str, Any] = {}
-    if time_left is not None:
+    if time_left is not None and time_left < (client.timeout.read or float("inf")):
         timeout, configured = time_left, client.timeout
         extra["timeout"] = httpx2.Timeout(
             min(configured.read or timeout, timeout),
