@@ -128,6 +128,14 @@ class Settings(BaseSettings):
         return LeadConnectorAccount(self.leadconnector_base_url, token, location, self.leadconnector_pipeline_id)
 
 
+# The environment variables that configure the CRMs, as hosts and docs spell them.
+CRM_VARIABLES: tuple[str, ...] = tuple(
+    str(field.validation_alias)
+    for field in Settings.model_fields.values()
+    if str(field.validation_alias).startswith(("PLAZBOT_", "LEADCONNECTOR_"))
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     """What the server is built from: the configured accounts (at least one) and the HTTP timeout."""

@@ -8,19 +8,10 @@ import sys
 
 import pytest
 
-from server.config import ConfigError, load_config
+from server.config import CRM_VARIABLES, ConfigError, load_config
 from tests.conftest import CANARY_KEY
 
-ALL_VARS = (
-    "PLAZBOT_BASE_URL",
-    "PLAZBOT_API_KEY",
-    "PLAZBOT_WORKSPACE_ID",
-    "LEADCONNECTOR_BASE_URL",
-    "LEADCONNECTOR_TOKEN",
-    "LEADCONNECTOR_LOCATION_ID",
-    "LEADCONNECTOR_PIPELINE_ID",
-    "OPPORTUNITY_MCP_HTTP_TIMEOUT",
-)
+ALL_VARS = (*CRM_VARIABLES, "OPPORTUNITY_MCP_HTTP_TIMEOUT")
 
 
 @pytest.fixture(autouse=True)

@@ -12,20 +12,13 @@ from typing import Any
 
 import httpx2
 
+from server.config import CRM_VARIABLES
 from tests.conftest import http_server
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.S)
-KNOWN = {
-    "PLAZBOT_BASE_URL",
-    "PLAZBOT_API_KEY",
-    "PLAZBOT_WORKSPACE_ID",
-    "LEADCONNECTOR_BASE_URL",
-    "LEADCONNECTOR_TOKEN",
-    "LEADCONNECTOR_LOCATION_ID",
-    "LEADCONNECTOR_PIPELINE_ID",
-}
+KNOWN = set(CRM_VARIABLES)
 BIN = Path(sys.executable).parent
 
 
