@@ -253,8 +253,9 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
         raise ToolError("Invalid arguments: name: required when id is not given (a new opportunity needs a name)")
     client = _state(ctx).leadconnector
     assert client is not None
-    pipeline = args.pipelineId or client.account.pipeline_id
-    if pipeline is None:
+    # With an id and no pipelineId, the client reads the deal's own pipeline instead of moving it.
+    pipeline = args.pipelineId or (None if args.id else client.account.pipeline_id)
+    if pipeline is None and args.id is None:
         raise ToolError("Invalid arguments: pipelineId: required, since LEADCONNECTOR_PIPELINE_ID is not configured")
     location = args.locationId or client.account.location_id
     # Only an exact repeat of a create-or-match is a duplicate: a changed status or stage is a new write.

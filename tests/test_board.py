@@ -34,6 +34,7 @@ def test_board_data_follows_the_writes(board_server: str) -> None:
     assert [p["title"] for p in data["pipelines"]] == [
         "Plazbot / Wabotify · workspace ws-sandbox",
         "LeadConnector · pipeline pipe-sandbox",
+        "LeadConnector · pipeline pipe-renewals",
     ]
     assert data["writes"] == []
     page = httpx2.get(f"{board_server}/", timeout=10)

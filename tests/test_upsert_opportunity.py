@@ -109,7 +109,14 @@ async def test_contact_with_id_is_not_sent_and_the_answer_says_so(client: Client
     [
         {"name": "a"},
         {"name": "a", "contactId": "contact-lc-1"},
-        {"id": "x1", "name": "a", "contactId": "contact-lc-1", "lostReasonId": "lost-price", "followers": ["u1"]},
+        {
+            "id": "x1",
+            "name": "a",
+            "contactId": "contact-lc-1",
+            "lostReasonId": "lost-price",
+            "followers": ["u1"],
+            "pipelineId": "p",
+        },
         {"name": "a", "followers": ["u1"], "followersActionType": "remove", "isRemoveAllFollowers": True},
         {
             "name": "a",
@@ -214,3 +221,39 @@ async def test_followers_sent_as_a_json_string_are_read_as_a_list(client: Client
     result = await client.call_tool("upsert_opportunity", {"name": "x", "followers": json.dumps(["user-lc-1"])})
     assert not result.is_error, text_of(result)
     assert sandbox.requests_to("lc.upsert")[0].body["followers"] == ["user-lc-1"]
+
+
+async def test_an_update_by_id_keeps_the_deal_in_its_own_pipeline(client: Client, sandbox: SandboxState) -> None:
+    created = await client.call_tool("upsert_opportunity", {"name": "Renovación", "pipelineId": "pipe-renewals"})
+    assert created.structured_content is not None
+    opp_id = created.structured_content["id"]
+    won = await client.call_tool("upsert_opportunity", {"id": opp_id, "status": "won"})
+    assert not won.is_error, text_of(won)
+    assert won.structured_content is not None and won.structured_content["warnings"] == []
+    assert sandbox.requests_to("lc.upsert")[-1].body["pipelineId"] == "pipe-renewals"
+    assert sandbox.leadconnector[opp_id]["pipelineId"] == "pipe-renewals"
+    assert len(sandbox.requests_to("lc.get")) == 1
+
+
+async def test_an_unknown_id_is_refused_before_any_write(client: Client, sandbox: SandboxState) -> None:
+    result = await client.call_tool("upsert_opportunity", {"id": "nope123", "status": "won"})
+    assert result.is_error and "Opportunity not found" in text_of(result)
+    assert sandbox.requests_to("lc.upsert") == []
+
+
+async def test_without_read_scope_the_configured_pipeline_is_sent_and_said(
+    client: Client, sandbox: SandboxState
+) -> None:
+    from server.sandbox import Fault
+
+    created = await client.call_tool("upsert_opportunity", {"name": "Sin lectura"})
+    assert created.structured_content is not None
+    sandbox.inject(
+        Fault(route="lc.get", status=401, body='{"statusCode":401,"message":"not authorized for this scope"}')
+    )
+    result = await client.call_tool("upsert_opportunity", {"id": created.structured_content["id"], "status": "won"})
+    assert not result.is_error
+    assert result.structured_content is not None
+    assert result.structured_content["warnings"] == [
+        "could not read the opportunity's pipeline; sent the configured one"
+    ]

@@ -20,7 +20,13 @@ from typing import Any, Literal, Protocol
 import httpx2
 
 from server.config import LeadConnectorAccount
-from server.crm.errors import CrmBadResponse, CrmInvalid
+from server.crm.errors import (
+    CrmAuthError,
+    CrmBadResponse,
+    CrmInvalid,
+    CrmTransportError,
+    CrmUnavailable,
+)
 from server.crm.http import send
 from server.crm.policy import CallPolicy, RateLimiter, with_retries
 from server.crm.result import Opportunity, WriteResult, number, text
@@ -143,17 +149,52 @@ class LeadConnectorClient:
             "Content-Type": "application/json",
         }
 
+    async def pipeline_of(self, opportunity_id: str, policy: CallPolicy) -> str | None:
+        """The pipeline an opportunity is in (GET /opportunities/{id}); None when it cannot be read
+        (no read scope, no answer). An id the CRM does not know raises: nothing is written."""
+        headers = self._headers()
+        try:
+            data = await with_retries(
+                policy,
+                lambda time_left: send(
+                    self.http,
+                    self.name,
+                    "GET",
+                    f"/opportunities/{opportunity_id}",
+                    headers=headers,
+                    time_left=time_left,
+                ),
+                idempotent=True,
+            )
+        except (CrmAuthError, CrmTransportError, CrmUnavailable, CrmBadResponse):
+            return None
+        found = data.get("opportunity") if isinstance(data, dict) else None
+        return text(found, "pipelineId") if isinstance(found, dict) else None
+
     async def upsert(
-        self, args: UpsertOpportunityArgs, *, location: str, pipeline: str, policy: CallPolicy
+        self, args: UpsertOpportunityArgs, *, location: str, pipeline: str | None, policy: CallPolicy
     ) -> WriteResult:
         """Upsert in the shape this location takes, refusing before sending what that shape cannot
         carry. A 422 that names the other shape teaches the location's shape (nothing was written)."""
+        notes: tuple[str, ...] = ()
+        if pipeline is None:
+            # An update by id: keep the deal in its own pipeline rather than move it to the default.
+            assert args.id is not None
+            pipeline = await self.pipeline_of(args.id, policy)
+            if pipeline is None:
+                pipeline = self.account.pipeline_id
+                if pipeline is None:
+                    raise CrmInvalid(
+                        "could not read the opportunity's pipeline and none is configured; pass pipelineId"
+                    )
+                notes = ("could not read the opportunity's pipeline; sent the configured one",)
         shape = choose_shape(args, self.shapes.learned_shape(location) if self.shapes else None)
         problem = carry_problem(args, shape)
         if problem is not None:
             raise problem
         try:
-            return await self._upsert(args, location, pipeline, shape, policy)
+            result = await self._upsert(args, location, pipeline, shape, policy)
+            return WriteResult(result.opportunity, result.created, result.account, (*result.warnings, *notes))
         except CrmInvalid as err:
             other = refused_shape(err, shape)
             if other is None:

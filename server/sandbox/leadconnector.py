@@ -161,7 +161,7 @@ def upsert(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, 
                 "customFields": [],
             }
         )
-        _apply(opp, body, stamp)
+        _apply(opp, body, stamp, stages)
         opp["updatedAt"] = stamp
         state.leadconnector[opp["id"]] = opp
         return 200, {"opportunity": dict(opp), "new": created}
@@ -183,7 +183,10 @@ def _match(state: SandboxState, shape: str, body: Mapping[str, Any]) -> dict[str
     return None
 
 
-def _apply(opp: dict[str, Any], body: Mapping[str, Any], stamp: str) -> None:
+def _apply(opp: dict[str, Any], body: Mapping[str, Any], stamp: str, stages: list[str]) -> None:
+    # Naming another pipeline moves the deal there, into that pipeline's first stage unless one is named.
+    if body["pipelineId"] != opp["pipelineId"]:
+        opp["pipelineId"], opp["pipelineStageId"], opp["lastStageChangeAt"] = body["pipelineId"], stages[0], stamp
     for key in ("name", "monetaryValue", "assignedTo", "lostReasonId"):
         if key in body:
             opp[key] = body[key]

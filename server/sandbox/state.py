@@ -45,6 +45,10 @@ class Seed:
                 ("5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d", "Proposal sent"),
                 ("9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a", "Closed"),
             ),
+            "pipe-renewals": (
+                ("3b2a1c0d-4e5f-4a6b-9c7d-8e9f0a1b2c3d", "Renewal due"),
+                ("6c5b4a39-2817-4f6e-8d5c-4b3a29180f7e", "Renewed"),
+            ),
         }
     )
     lc_contacts: tuple[str, ...] = ("LiKJ2vnRg5ETM8Z19K7", "contact-lc-1", "contact-lc-2")
