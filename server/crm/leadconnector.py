@@ -28,7 +28,7 @@ from server.crm.errors import (
     CrmUnavailable,
 )
 from server.crm.http import send
-from server.crm.policy import CallPolicy, RateLimiter, with_retries
+from server.crm.policy import CallPolicy, RateLimiter, request, with_retries
 from server.crm.result import Opportunity, WriteResult, number, text
 from server.models import UpsertOpportunityArgs
 
@@ -154,16 +154,13 @@ class LeadConnectorClient:
         (no read scope, no answer). An id the CRM does not know raises: nothing is written."""
         headers = self._headers()
         try:
-            data = await with_retries(
+            data = await request(
                 policy,
-                lambda time_left: send(
-                    self.http,
-                    self.name,
-                    "GET",
-                    f"/opportunities/{opportunity_id}",
-                    headers=headers,
-                    time_left=time_left,
-                ),
+                self.http,
+                self.name,
+                "GET",
+                f"/opportunities/{opportunity_id}",
+                headers=headers,
                 idempotent=True,
             )
         except (CrmAuthError, CrmTransportError, CrmUnavailable, CrmBadResponse):

@@ -16,8 +16,8 @@ import httpx2
 
 from server.config import PLAZBOT_HOSTS, PlazbotAccount
 from server.crm.errors import CrmBadResponse, CrmError, CrmNotApplied, CrmRejected, CrmUnavailable
-from server.crm.http import send, status_error, upstream_messages
-from server.crm.policy import CallPolicy, with_retries
+from server.crm.http import status_error, upstream_messages
+from server.crm.policy import CallPolicy, request
 from server.crm.result import Opportunity, WriteResult, number, text
 from server.models import CreateOpportunityArgs, UpdateOpportunityFieldArgs
 
@@ -66,12 +66,8 @@ class PlazbotClient:
             if value is not None:
                 body[key] = value
         headers = self._headers(workspace)
-        data = await with_retries(
-            policy,
-            lambda time_left: send(
-                self.http, self.name, "POST", "/api/opportunity", headers=headers, body=body, time_left=time_left
-            ),
-            idempotent=False,
+        data = await request(
+            policy, self.http, self.name, "POST", "/api/opportunity", headers=headers, body=body, idempotent=False
         )
         opportunity = self._opportunity(self._payload(data))
         return WriteResult(opportunity, created=True, account=workspace)
@@ -91,18 +87,15 @@ class PlazbotClient:
         else:
             body[args.field] = value
         headers, params = self._headers(workspace), {"id": args.opportunityId, "workspaceId": workspace}
-        data = await with_retries(
+        data = await request(
             policy,
-            lambda time_left: send(
-                self.http,
-                self.name,
-                "PUT",
-                "/api/opportunity",
-                headers=headers,
-                params=params,
-                body=body,
-                time_left=time_left,
-            ),
+            self.http,
+            self.name,
+            "PUT",
+            "/api/opportunity",
+            headers=headers,
+            params=params,
+            body=body,
             idempotent=True,
         )
         raw = self._payload(data, require_object=False)
@@ -118,17 +111,14 @@ class PlazbotClient:
         read fails, so verification falls back to a warning."""
         headers, params = self._headers(workspace), {"workspaceId": workspace}
         try:
-            data = await with_retries(
+            data = await request(
                 policy,
-                lambda time_left: send(
-                    self.http,
-                    self.name,
-                    "GET",
-                    f"/api/opportunity/{opportunity_id}",
-                    headers=headers,
-                    params=params,
-                    time_left=time_left,
-                ),
+                self.http,
+                self.name,
+                "GET",
+                f"/api/opportunity/{opportunity_id}",
+                headers=headers,
+                params=params,
                 idempotent=True,
             )
         except CrmError:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
+import httpx2
 
 from server.crm.errors import CrmConnectError, CrmError, CrmNoAnswer, CrmRateLimited, CrmUnavailable
+from server.crm.http import send
 
 T = TypeVar("T")
 WaitNotice = Callable[[float, str], Awaitable[None]]
@@ -83,6 +85,26 @@ async def with_retries(policy: CallPolicy, call: Callable[[float], Awaitable[T]]
                 raise
             await policy.on_wait(delay, f"retrying after: {err.message}")
             await anyio.sleep(delay)
+
+
+async def request(
+    policy: CallPolicy,
+    http: httpx2.AsyncClient,
+    crm: str,
+    method: str,
+    path: str,
+    *,
+    headers: Mapping[str, str],
+    idempotent: bool,
+    params: Mapping[str, str] | None = None,
+    body: Mapping[str, Any] | None = None,
+) -> Any:
+    """One CRM request under the call's policy: retried where safe, within the time budget."""
+    return await with_retries(
+        policy,
+        lambda time_left: send(http, crm, method, path, headers=headers, params=params, body=body, time_left=time_left),
+        idempotent=idempotent,
+    )
 
 
 class RateLimiter:
