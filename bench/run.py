@@ -210,6 +210,7 @@ class Bench:
         created: list[str] = []
         samples: dict[str, dict[str, list[float]]] = {}
         answer_tokens: dict[str, list[int]] = {}
+        answer_chars: dict[str, list[int]] = {}
         memory: dict[str, Any] = {}
         async with (
             Client(self.params(OURS), mode="legacy") as ours,
@@ -255,6 +256,7 @@ class Bench:
                         box["direct"].append(direct_s)
                         text = result.content[0].text  # type: ignore[union-attr]
                         answer_tokens.setdefault(tool, []).append(count(text))
+                        answer_chars.setdefault(tool, []).append(len(text))
             memory["after_calls"] = {
                 "ours": peak_rss_kib(server_pid("opportunity-mcp")),
                 "floor": peak_rss_kib(server_pid("bench.floor_server")),
@@ -272,6 +274,7 @@ class Bench:
                 "added_p50_ms": {"ours": pct(ours_added, 50) * 1000, "floor": pct(floor_added, 50) * 1000},
                 "added_ratio_p50": pct(ours_added, 50) / pct(floor_added, 50),
                 "answer_tokens_max": max(answer_tokens[tool]),
+                "answer_chars_max": max(answer_chars[tool]),
             }
 
         def listing(result: Any) -> str:
@@ -351,6 +354,13 @@ class Bench:
         }
 
 
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
 def targets(result: dict[str, Any]) -> list[tuple[str, str, bool]]:
     per_tool, http = result["per_call"]["per_tool"], result["http"]
     memory = result["per_call"]["memory"]["after_calls"]
@@ -368,7 +378,8 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, bool]]:
         rows.append(
             (f"{tool}: added p50 ≤ 1.2× floor", f"{row['added_ratio_p50']:.2f}×", row["added_ratio_p50"] <= 1.2)
         )
-        rows.append((f"{tool}: answer ≤ 60 tokens", str(row["answer_tokens_max"]), row["answer_tokens_max"] <= 60))
+        answer = f"{row['answer_tokens_max']} ({row['answer_chars_max']} characters)"
+        rows.append((f"{tool}: answer ≤ 60 tokens", answer, row["answer_tokens_max"] <= 60))
     for clients in ("8", "32"):
         rows.append(
             (
@@ -390,7 +401,7 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, bool]]:
 def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
-        f"Measured {result['date']} on {m['cpus']} cores, {m['python']}, mcp {m['mcp']} "
+        f"Measured {result['date']} on {m['cpu']} ({m['cpus']} cores), Python {m['python']}, mcp {m['mcp']} "
         f"(`make bench`; {result['settings']}).",
         "",
         "| target | measured | met |",
@@ -440,6 +451,7 @@ async def main(calls: int, cold_runs: int, http_seconds: float) -> dict[str, Any
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
             "machine": {
                 "cpus": os.cpu_count(),
+                "cpu": cpu_model(),
                 "python": platform.python_version(),
                 "mcp": __import__("importlib.metadata").metadata.version("mcp"),
             },

@@ -1,0 +1,22 @@
+"""The benchmark harness still runs end to end (tiny numbers; the figures come from `make bench`)."""
+
+from __future__ import annotations
+
+import anyio
+
+from bench.run import main, markdown, targets
+
+
+def test_the_harness_measures_both_servers_and_reports_every_target() -> None:
+    result = anyio.run(main, 3, 1, 0.3)
+    assert set(result["per_call"]["per_tool"]) == {
+        "create_opportunity",
+        "update_opportunity_field",
+        "upsert_opportunity",
+    }
+    assert result["cold_start"]["ours"]["n"] == result["cold_start"]["floor"]["n"] == 1
+    assert result["per_call"]["tokens"]["tools_list"]["ours"] > result["per_call"]["tokens"]["tools_list"]["floor"]
+    assert set(result["http"]) == {"1", "8", "32"}
+    assert len(targets(result)) == 13
+    table = markdown(result)
+    assert "| cold start ≤ 1.10× floor |" in table and "| HTTP, 32 clients" in table
