@@ -188,3 +188,27 @@ def _first_error(exc: ValueError) -> str:
             where = ".".join(str(p) for p in err.get("loc", ()))
             return f"{where}: {err.get('msg', 'invalid')}"
     return str(exc).splitlines()[0]
+
+
+class HttpSettings(BaseSettings):
+    """How the HTTP transport guards itself (read only when serving HTTP)."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", case_sensitive=True)
+
+    max_body: int = Field(256 * 1024, ge=1024, validation_alias="OPPORTUNITY_MCP_MAX_BODY")
+    allowed_hosts: str = Field("", validation_alias="OPPORTUNITY_MCP_ALLOWED_HOSTS")
+    allowed_origins: str = Field("", validation_alias="OPPORTUNITY_MCP_ALLOWED_ORIGINS")
+    shutdown_grace: int = Field(15, ge=0, le=300, validation_alias="OPPORTUNITY_MCP_SHUTDOWN_GRACE")
+
+    def hosts(self) -> list[str]:
+        return [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]
+
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+
+
+def load_http_settings() -> HttpSettings:
+    try:
+        return HttpSettings()
+    except ValueError as exc:
+        raise ConfigError(f"Invalid configuration: {_first_error(exc)}") from None

@@ -25,9 +25,19 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from server import __version__
-from server.config import ConfigError, LeadConnectorAccount, PlazbotAccount, ServerConfig, load_config
+from server.config import (
+    ConfigError,
+    HttpSettings,
+    LeadConnectorAccount,
+    PlazbotAccount,
+    ServerConfig,
+    load_config,
+    load_http_settings,
+)
 
 if TYPE_CHECKING:
+    from mcp.server.transport_security import TransportSecuritySettings
+
     from server.sandbox import SandboxServer
 
 log = logging.getLogger("server")
@@ -155,6 +165,8 @@ def _serve(
         return 0
 
     import uvicorn
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
 
     try:
         sock = socket.create_server((host, port))
@@ -171,14 +183,62 @@ def _serve(
         for path, endpoint in board_routes(sandbox.state, journal):
             server.custom_route(path, methods=["GET"])(endpoint)
         board = f"; sandbox board at http://{_url_host(host)}:{port}/"
+    try:
+        http = load_http_settings()
+        security = transport_security(host, http)
+    except ConfigError as exc:
+        _say(f"opportunity-mcp: {exc}")
+        return 2
+
+    async def healthz(_: Request) -> Response:
+        """For load balancers and probes: the process answers and its journal can be read."""
+        try:
+            journal.counts()
+        except Exception:  # any failure means not healthy
+            return JSONResponse({"ok": False, "journal": "unreadable"}, status_code=503)
+        return JSONResponse({"ok": True, "version": __version__, "tools": [t.name for t in tools]})
+
+    server.custom_route("/healthz", methods=["GET"])(healthz)
     # Stateless, so any replica can answer any request; plain JSON answers unless --sse.
-    app = server.streamable_http_app(stateless_http=True, json_response=not sse, host=host)
+    app = server.streamable_http_app(
+        stateless_http=True,
+        json_response=not sse,
+        host=host,
+        transport_security=security,
+        max_request_body_size=http.max_body,
+    )
     _say(
         f"opportunity-mcp {__version__} listening on http://{_url_host(host)}:{port}/mcp; tools: {names}; "
         f"writes go to {target}{board}"
     )
-    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
+    # On SIGTERM uvicorn stops accepting and lets in-flight calls (and their journal rows) finish.
+    config_ = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=http.shutdown_grace)
+    try:
+        uvicorn.Server(config_).run(sockets=[sock])
+    finally:
+        journal.close()
     return 0
+
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def transport_security(host: str, http: HttpSettings) -> TransportSecuritySettings | None:
+    """Host/Origin checks. On loopback the SDK's own (localhost only) apply; bound anywhere else they
+    stay on, for the host names configured, and starting without any is refused."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    if host in LOOPBACK:
+        return None
+    hosts = http.hosts()
+    if not hosts:
+        raise ConfigError(
+            f"bound to {host}: set OPPORTUNITY_MCP_ALLOWED_HOSTS to the host names clients use "
+            "(comma-separated, e.g. mcp.example.com,mcp.example.com:*), so Host checks stay on"
+        )
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=http.origins()
+    )
 
 
 def _scratch_journal() -> str:

@@ -86,15 +86,15 @@ COMMAND = str(Path(sys.executable).parent / "opportunity-mcp")
 
 
 @contextmanager
-def http_server(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
+def http_server(*args: str, env: dict[str, str] | None = None, host: str = "127.0.0.1") -> Iterator[tuple[str, str]]:
     """Run `opportunity-mcp --transport http` as a user would, on a free port; yield the base URL
     (http://127.0.0.1:PORT) and the line it printed on stderr. Stops it afterwards and checks that
     nothing was written to stdout."""
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((host, 0))
         port = probe.getsockname()[1]
     proc = subprocess.Popen(
-        [COMMAND, *args, "--transport", "http", "--port", str(port)],
+        [COMMAND, *args, "--transport", "http", "--host", host, "--port", str(port)],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -107,7 +107,7 @@ def http_server(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple
         banner = proc.stderr.readline()
     try:
         assert "listening on" in banner, banner
-        yield f"http://127.0.0.1:{port}", banner
+        yield f"http://{host}:{port}", banner
     finally:
         proc.terminate()
         try:
