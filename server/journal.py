@@ -199,6 +199,11 @@ class Journal:
             rows = self._db.execute(f"{_SELECT} ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [_row(r) for r in rows]
 
+    def ping(self) -> None:
+        """A constant-time read, for health probes (raises if the database cannot be read)."""
+        with self._lock:
+            self._db.execute("SELECT id FROM writes ORDER BY id DESC LIMIT 1").fetchall()
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             found = self._db.execute("SELECT outcome, COUNT(*) FROM writes GROUP BY outcome").fetchall()
