@@ -5,20 +5,21 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8765
 
-.PHONY: run test check browser format bench bundle sandbox clean
+.PHONY: run test check browser postgres format bench bundle sandbox clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench,postgresql]'
 	touch $(STAMP)
 
 ## run: serve MCP over streamable HTTP at http://127.0.0.1:$(PORT)/mcp, writing to the embedded sandbox CRM
+##      (loopback only, no bearer token needed: --no-auth)
 run: $(STAMP)
-	$(BIN)/opportunity-mcp --sandbox --transport http --port $(PORT)
+	$(BIN)/opportunity-mcp --sandbox --transport http --port $(PORT) --no-auth
 
 ## test: lint, strict typing, then every test (the interoperability tests fetch pinned npm packages)
-test: check browser
+test: check browser postgres
 	$(BIN)/python -m pytest
 
 ## browser: Debian's chromium for the sandbox board test, installed when missing (needs root and apt)
@@ -27,6 +28,14 @@ browser:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The board test needs Chromium: install your distribution's chromium package."; exit 1; fi; }
+
+## postgres: Debian's PostgreSQL server for the journal tests, installed when missing (needs root and apt);
+##           the tests start their own throwaway server on loopback from it
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "The journal tests need PostgreSQL: install your distribution's postgresql package."; exit 1; fi; }
 
 ## check: ruff (lint and format) and mypy --strict
 check: $(STAMP)

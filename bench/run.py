@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import secrets
 import socket
 import statistics
 import subprocess
@@ -41,6 +42,7 @@ ACCEPT = {
     "Accept": "application/json, text/event-stream",
     "MCP-Protocol-Version": "2025-11-25",
 }
+BENCH_TOKEN = "omcp_" + secrets.token_urlsafe(24)  # for this run only
 
 
 def free_port() -> int:
@@ -130,7 +132,11 @@ class Bench:
             "OPPORTUNITY_MCP_JOURNAL": str(self.tmp / "journal.sqlite3"),
             "OPPORTUNITY_MCP_RATE_LIMIT": "1000000",
             "PYTHONPATH": str(ROOT),
+            # Over HTTP ours checks a bearer token, as it does in production.
+            "OPPORTUNITY_MCP_CONFIG": str(self.tmp / "config.toml"),
+            "BENCH_TOKEN": BENCH_TOKEN,
         }
+        (self.tmp / "config.toml").write_text('[tokens.bench]\nenv = "BENCH_TOKEN"\naccounts = ["*"]\n')
         self.n = 0
 
     def close(self) -> None:
@@ -335,7 +341,7 @@ class Bench:
                     "params": {"name": "upsert_opportunity", "arguments": {"name": f"Load {n}", "monetaryValue": n}},
                 }
                 started = time.perf_counter()
-                response = await http.post(url, json=body, headers=ACCEPT)
+                response = await http.post(url, json=body, headers={**ACCEPT, "Authorization": f"Bearer {BENCH_TOKEN}"})
                 if response.status_code == 200 and '"isError":false' in response.text:
                     latencies.append(time.perf_counter() - started)
 

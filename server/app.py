@@ -9,12 +9,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import httpx2
 from mcp.server import MCPServer
+from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp_types import CallToolResult, ToolAnnotations
-from pydantic import BaseModel, ConfigDict
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict
 
 from server import __version__
 from server.config import ServerConfig
@@ -22,7 +25,8 @@ from server.crm.http import make_http_client
 from server.crm.leadconnector import LeadConnectorClient
 from server.crm.plazbot import PlazbotClient
 from server.crm.policy import RateLimiter
-from server.journal import Journal, Row, default_path
+from server.journal import Journal, Row
+from server.journal import open_journal as open_store
 from server.models import (
     CreateOpportunityArgs,
     UpdateOpportunityFieldArgs,
@@ -107,7 +111,7 @@ def build_tools(config: ServerConfig) -> list[Tool]:
 
 
 def open_journal(config: ServerConfig) -> Journal:
-    return Journal(config.journal or default_path())
+    return open_store(config.journal)
 
 
 def journal_lines(rows: list[Row]) -> str:
@@ -126,34 +130,56 @@ def journal_lines(rows: list[Row]) -> str:
 
 
 def build_server(
-    config: ServerConfig, tools: list[Tool] | None = None, journal: Journal | None = None
+    config: ServerConfig,
+    tools: list[Tool] | None = None,
+    journal: Journal | None = None,
+    *,
+    tokens: TokenVerifier | None = None,
+    url: str = "http://127.0.0.1",
 ) -> MCPServer[State]:
-    """The server for `config`; `tools` defaults to `build_tools(config)`, `journal` to the
-    configured file, open for the life of the process."""
-    journal = journal or open_journal(config)
+    """The server for `config`; `tools` defaults to `build_tools(config)`. A `journal` passed in is
+    the caller's to close; otherwise each run of the server opens the configured one and closes it.
+    With `tokens`, HTTP calls need a bearer token and write only to the accounts it allows; `url` is
+    where the server is reached (the SDK's auth settings want it)."""
+    current: list[Journal] = [journal] if journal is not None else []
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[State]) -> AsyncIterator[State]:
-        async with AsyncExitStack() as stack:
-            plazbot = leadconnector = None
-            if config.plazbot is not None:
-                http = make_http_client(config.plazbot.base_url, config.http_timeout)
-                await stack.enter_async_context(http)
-                plazbot = PlazbotClient(config.plazbot, http)
-            if config.leadconnector is not None:
-                http = make_http_client(config.leadconnector.base_url, config.http_timeout)
-                await stack.enter_async_context(http)
+        store = journal or open_journal(config)
+        current[:] = [store]
+        try:
+            async with AsyncExitStack() as stack:
+                # One pooled HTTP client per base URL, shared by the accounts that live there.
+                pools: dict[str, httpx2.AsyncClient] = {}
+                for account in config.accounts:
+                    if account.base_url not in pools:
+                        pools[account.base_url] = await stack.enter_async_context(
+                            make_http_client(account.base_url, config.http_timeout)
+                        )
+                # One limiter for every location: LeadConnector counts requests per location.
                 limiter = RateLimiter(config.rate_limit, config.rate_window)
-                leadconnector = LeadConnectorClient(config.leadconnector, http, limiter=limiter, shapes=journal)
-            yield State(
-                plazbot=plazbot,
-                leadconnector=leadconnector,
-                journal=journal,
-                secrets=config.secrets(),
-                call_budget=config.call_budget,
-                duplicate_window=config.duplicate_window,
-            )
+                yield State(
+                    plazbot=tuple(PlazbotClient(a, pools[a.base_url]) for a in config.plazbot_accounts),
+                    leadconnector=tuple(
+                        LeadConnectorClient(a, pools[a.base_url], limiter=limiter, shapes=store)
+                        for a in config.leadconnector_accounts
+                    ),
+                    journal=store,
+                    secrets=config.secrets(),
+                    call_budget=config.call_budget,
+                    duplicate_window=config.duplicate_window,
+                    open_access=tokens is None,
+                )
+        finally:
+            if journal is None:
+                store.close()
 
+    auth = (
+        None
+        if tokens is None
+        # Static tokens, no authorization server: nothing to advertise as resource metadata.
+        else AuthSettings(issuer_url=AnyHttpUrl(url), resource_server_url=None)
+    )
     server: MCPServer[State] = MCPServer(
         "opportunity-mcp",
         title="Opportunity MCP",
@@ -161,6 +187,8 @@ def build_server(
         instructions=INSTRUCTIONS,
         tools=build_tools(config) if tools is None else tools,
         lifespan=lifespan,
+        auth=auth,
+        token_verifier=tokens,
     )
 
     for prompt in load():
@@ -173,7 +201,7 @@ def build_server(
         description="The last 20 writes, newest first: tool, account, outcome, opportunity, latency.",
         mime_type="text/plain",
     )
-    def recent_writes() -> str:
-        return journal_lines(journal.recent(20))
+    async def recent_writes() -> str:
+        return journal_lines(await current[0].recent(20)) if current else "No writes yet."
 
     return server

@@ -1,8 +1,10 @@
 """Command line: flags → config → transport. Also the MCP Bundle entry point.
 
-    opportunity-mcp [--transport stdio|http] [--host 127.0.0.1] [--port 8765] [--sandbox]
+    opportunity-mcp [--transport stdio|http] [--host 127.0.0.1] [--port 8765] [--config FILE]
+                    [--no-auth] [--sse] [--sandbox]
     opportunity-mcp sandbox [--host 127.0.0.1] [--port 8766]
     opportunity-mcp journal [--limit 20]
+    opportunity-mcp token
 
 stdout belongs to the protocol on stdio: everything this module says goes to stderr.
 """
@@ -31,13 +33,16 @@ from server.config import (
     LeadConnectorAccount,
     PlazbotAccount,
     ServerConfig,
+    TokenGrant,
     load_config,
     load_http_settings,
 )
 
 if TYPE_CHECKING:
+    from mcp.server.mcpserver.tools import Tool
     from mcp.server.transport_security import TransportSecuritySettings
 
+    from server.journal import Journal
     from server.sandbox import SandboxServer
 
 log = logging.getLogger("server")
@@ -53,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="opportunity-mcp",
         description="MCP server for CRM opportunities (Plazbot / Wabotify, LeadConnector).",
-        epilog="Subcommand: 'opportunity-mcp sandbox [--host H] [--port N]' serves the sandbox CRM alone.",
+        epilog="Subcommands: 'sandbox [--host H] [--port N]' serves the sandbox CRM alone; 'journal [--limit N]' "
+        "shows recent writes; 'token' makes a bearer token for the config file.",
     )
     parser.add_argument(
         "--transport",
@@ -67,6 +73,16 @@ def _parser() -> argparse.ArgumentParser:
         "--sse",
         action="store_true",
         help="over HTTP, answer as server-sent events (with progress notifications) instead of plain JSON",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML file of accounts and HTTP bearer tokens (default: $OPPORTUNITY_MCP_CONFIG)",
+    )
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="over HTTP on loopback only, accept calls without a bearer token (local development)",
     )
     parser.add_argument(
         "--sandbox",
@@ -102,8 +118,12 @@ def sandbox_config(url: str) -> ServerConfig:
     from server.sandbox import LC_LOCATION, LC_PIPELINE, LEADCONNECTOR_TOKEN, PLAZBOT_KEY, PLAZBOT_WORKSPACE
 
     return ServerConfig(
-        plazbot=PlazbotAccount(url, SecretStr(PLAZBOT_KEY), PLAZBOT_WORKSPACE),
-        leadconnector=LeadConnectorAccount(url, SecretStr(LEADCONNECTOR_TOKEN), LC_LOCATION, LC_PIPELINE),
+        accounts=(
+            PlazbotAccount(url, SecretStr(PLAZBOT_KEY), PLAZBOT_WORKSPACE, "sandbox-plazbot"),
+            LeadConnectorAccount(
+                url, SecretStr(LEADCONNECTOR_TOKEN), LC_LOCATION, LC_PIPELINE, "sandbox-leadconnector"
+            ),
+        ),
         sandbox=True,
     )
 
@@ -113,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging()
     if args_list[:1] == ["journal"]:
         return _show_journal(args_list[1:])
+    if args_list[:1] == ["token"]:
+        return _new_token()
     if args_list[:1] == ["sandbox"]:
         opts = _sandbox_parser().parse_args(args_list[1:])
         from server.sandbox import serve_forever
@@ -132,12 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = replace(sandbox_config(sandbox.url), journal=journal)
     else:
         try:
-            config = load_config()
+            config = load_config(opts.config)
         except ConfigError as exc:
             _say(f"opportunity-mcp: {exc}")
             return 2
     try:
-        return _serve(config, opts.transport, opts.host, opts.port, sandbox, sse=opts.sse)
+        return _serve(config, opts.transport, opts.host, opts.port, sandbox, sse=opts.sse, no_auth=opts.no_auth)
     except KeyboardInterrupt:
         return 0
     finally:
@@ -146,28 +168,102 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(
-    config: ServerConfig, transport: str, host: str, port: int, sandbox: SandboxServer | None, *, sse: bool = False
+    config: ServerConfig,
+    transport: str,
+    host: str,
+    port: int,
+    sandbox: SandboxServer | None,
+    *,
+    sse: bool = False,
+    no_auth: bool = False,
 ) -> int:
-    from server.app import build_server, build_tools, open_journal
+    from server.app import build_tools
 
     tools = build_tools(config)
-    journal = open_journal(config)
-    server = build_server(config, tools, journal)
     names = ", ".join(t.name for t in tools)
     target = f"the sandbox CRM at {sandbox.url}" if sandbox else _targets(config)
+    journal = _open_journal(config)
+    if journal is None:
+        return 2
+    try:
+        if transport == "stdio":
+            from server.app import build_server
+
+            server = build_server(config, tools, journal)
+            _freeze()
+            _say(f"opportunity-mcp {__version__} on stdio; tools: {names}; writes go to {target}")
+            server.run("stdio")
+            return 0
+        return _serve_http(config, tools, journal, host, port, sandbox, sse=sse, no_auth=no_auth, target=target)
+    finally:
+        journal.close()
+
+
+def _freeze() -> None:
     # What start-up built lives as long as the process: keep the collector from rescanning it on
     # every collection (it is what lengthens the latency tail under load).
     gc.collect()
     gc.freeze()
-    if transport == "stdio":
-        _say(f"opportunity-mcp {__version__} on stdio; tools: {names}; writes go to {target}")
-        server.run("stdio")
-        return 0
 
+
+def _open_journal(config: ServerConfig) -> Journal | None:
+    from server.app import open_journal
+
+    try:
+        return open_journal(config)
+    except Exception as exc:  # an unreachable database, a missing driver, an unwritable path
+        from server.journal import redacted
+
+        where = redacted(config.journal) if config.journal else "the default SQLite file"
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        for secret in config.secrets():
+            detail = detail.replace(secret, "[redacted]")
+        _say(f"opportunity-mcp: cannot open the journal at {where}: {detail}")
+        return None
+
+
+def _serve_http(
+    config: ServerConfig,
+    tools: list[Tool],
+    journal: Journal,
+    host: str,
+    port: int,
+    sandbox: SandboxServer | None,
+    *,
+    sse: bool,
+    no_auth: bool,
+    target: str,
+) -> int:
+    names = ", ".join(t.name for t in tools)
     import uvicorn
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
 
+    from server.app import build_server
+    from server.auth import StaticTokens, new_token
+
+    try:
+        http = load_http_settings()
+        security = transport_security(host, http)
+    except ConfigError as exc:
+        _say(f"opportunity-mcp: {exc}")
+        return 2
+    grants = config.tokens
+    if no_auth:
+        if host not in LOOPBACK:
+            _say(f"opportunity-mcp: --no-auth is for loopback only; bound to {host}, clients need bearer tokens")
+            return 2
+        grants = ()
+    elif not grants and sandbox is not None:
+        token, digest = new_token()
+        grants = (TokenGrant("sandbox", digest, frozenset({"*"})),)
+        _say(f"sandbox bearer token for this run (every account): {token}")
+    elif not grants:
+        _say(
+            "opportunity-mcp: HTTP clients need bearer tokens: add a [tokens.NAME] table to the config file "
+            "(`opportunity-mcp token` makes one), or pass --no-auth on loopback for local development"
+        )
+        return 2
     try:
         sock = socket.create_server((host, port))
         # Accepted connections inherit this: without it, a response written in two parts waits
@@ -176,24 +272,21 @@ def _serve(
     except OSError as exc:
         _say(f"opportunity-mcp: cannot listen on {host}:{port}: {exc.strerror}")
         return 2
+    port = sock.getsockname()[1]
+    url = f"http://{_url_host(host)}:{port}"
+    server = build_server(config, tools, journal, tokens=StaticTokens(grants) if grants else None, url=url)
     board = ""
     if sandbox is not None:
         from server.sandbox.board import board_routes
 
         for path, endpoint in board_routes(sandbox.state, journal):
             server.custom_route(path, methods=["GET"])(endpoint)
-        board = f"; sandbox board at http://{_url_host(host)}:{port}/"
-    try:
-        http = load_http_settings()
-        security = transport_security(host, http)
-    except ConfigError as exc:
-        _say(f"opportunity-mcp: {exc}")
-        return 2
+        board = f"; sandbox board at {url}/"
 
     async def healthz(_: Request) -> Response:
         """For load balancers and probes: the process answers and its journal can be read."""
         try:
-            journal.ping()
+            await journal.ping()
         except Exception:  # any failure means not healthy
             return JSONResponse({"ok": False, "journal": "unreadable"}, status_code=503)
         return JSONResponse({"ok": True, "version": __version__, "tools": [t.name for t in tools]})
@@ -207,16 +300,15 @@ def _serve(
         transport_security=security,
         max_request_body_size=http.max_body,
     )
+    _freeze()
+    auth = f"bearer tokens ({len(grants)})" if grants else "no auth (loopback)"
     _say(
-        f"opportunity-mcp {__version__} listening on http://{_url_host(host)}:{port}/mcp; tools: {names}; "
-        f"writes go to {target}{board}"
+        f"opportunity-mcp {__version__} listening on {url}/mcp; tools: {names}; writes go to {target}; "
+        f"{auth}; journal {journal.where}{board}"
     )
     # On SIGTERM uvicorn stops accepting and lets in-flight calls (and their journal rows) finish.
-    config_ = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=http.shutdown_grace)
-    try:
-        uvicorn.Server(config_).run(sockets=[sock])
-    finally:
-        journal.close()
+    settings = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=http.shutdown_grace)
+    uvicorn.Server(settings).run(sockets=[sock])
     return 0
 
 
@@ -252,18 +344,31 @@ def _show_journal(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="opportunity-mcp journal", description="Show recent writes.")
     parser.add_argument("--limit", type=int, default=20)
     opts = parser.parse_args(argv)
+    import anyio
+
     from server.app import journal_lines
-    from server.journal import Journal, default_path
+    from server.journal import default_path, is_postgres, open_journal
 
     path = os.environ.get("OPPORTUNITY_MCP_JOURNAL") or str(default_path())
-    if path != ":memory:" and not os.path.exists(path):
+    if not is_postgres(path) and path != ":memory:" and not os.path.exists(path):
         _say(f"opportunity-mcp: no journal at {path} yet")
         return 1
-    journal = Journal(path)
+    journal = open_journal(path)
     try:
-        sys.stdout.write(f"journal: {path}\n{journal_lines(journal.recent(opts.limit))}\n")
+        rows = anyio.run(journal.recent, opts.limit)
+        sys.stdout.write(f"journal: {journal.where}\n{journal_lines(rows)}\n")
     finally:
         journal.close()
+    return 0
+
+
+def _new_token() -> int:
+    """`opportunity-mcp token`: a new bearer token, and the lines that grant it in the config file."""
+    from server.auth import new_token
+
+    token, digest = new_token()
+    _say("Give the token to the HTTP client; put its SHA-256 in the config file (the token itself is not kept):")
+    sys.stdout.write(f'token: {token}\n\n[tokens.NAME]\nsha256 = "{digest}"\naccounts = ["ACCOUNT"]\n')
     return 0
 
 
@@ -272,9 +377,8 @@ def _url_host(host: str) -> str:
 
 
 def _targets(config: ServerConfig) -> str:
-    found = []
-    if config.plazbot:
-        found.append(f"{config.plazbot.base_url} (workspace {config.plazbot.workspace_id})")
-    if config.leadconnector:
-        found.append(f"{config.leadconnector.base_url} (location {config.leadconnector.location_id})")
-    return " and ".join(found)
+    found = [
+        f"{a.name} ({'workspace' if isinstance(a, PlazbotAccount) else 'location'} {a.target} at {a.base_url})"
+        for a in config.accounts
+    ]
+    return ", ".join(found)

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
@@ -40,19 +41,59 @@ Crm = Literal["plazbot", "leadconnector"]
 
 @dataclass(frozen=True, slots=True)
 class State:
-    """What the lifespan holds for the tools: one client per configured CRM, and the journal."""
+    """What the lifespan holds for the tools: one client per configured account, and the journal.
 
-    plazbot: PlazbotClient | None
-    leadconnector: LeadConnectorClient | None
+    `open_access` is true on stdio and with --no-auth: every configured account may be written to.
+    Otherwise the caller's bearer token names the accounts it may write to."""
+
+    plazbot: tuple[PlazbotClient, ...]
+    leadconnector: tuple[LeadConnectorClient, ...]
     journal: Journal
     secrets: tuple[str, ...] = ()
     call_budget: float = 20.0
     duplicate_window: float = 600.0
+    open_access: bool = True
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "[redacted]")
         return text
+
+    def allowed(self) -> frozenset[str] | None:
+        """The account names this call may write to; None for all of them."""
+        if self.open_access:
+            return None
+        token = get_access_token()
+        if token is None:  # the HTTP layer lets no call through without a token; fail closed anyway
+            raise ToolError("Not authenticated: send the bearer token this server gave you.")
+        return None if "*" in token.scopes else frozenset(token.scopes)
+
+
+C = TypeVar("C", PlazbotClient, LeadConnectorClient)
+
+
+def _pick(state: State, clients: tuple[C, ...], wanted: str | None, field: str) -> C:
+    """The client for the account a call names (`wanted`), or the only one it may write to.
+
+    Nothing is sent when the account is not one the caller may write to, and a caller that may write
+    to several must say which: a bot fleet's writes never land in a workspace by default."""
+    allowed = state.allowed()
+    usable = [c for c in clients if allowed is None or c.account.name in allowed]
+    kind = "workspace" if field == "workspaceId" else "location"
+    if not usable:
+        raise ToolError(f"Not allowed: this connection may not write to any {kind} of this CRM.")
+    if wanted is None:
+        if len(usable) > 1:
+            choices = ", ".join(c.account.target for c in usable)
+            raise ToolError(f"Invalid arguments: {field}: required, since you may write to several: {choices}")
+        return usable[0]
+    for client in usable:
+        if client.account.target == wanted:
+            return client
+    choices = ", ".join(c.account.target for c in usable)
+    raise ToolError(
+        f"Not allowed: {field}: not a {kind} this connection may write to (allowed: {choices}); nothing was sent."
+    )
 
 
 def parse(model: type[M], arguments: dict[str, Any]) -> M:
@@ -122,7 +163,7 @@ async def _journaled(
     """Claim the write in the journal, send it, record the outcome; answer a repeat from the journal."""
     state = _state(ctx)
     args_fp = _args_fp(tool, account, args)
-    claim = state.journal.claim(
+    claim = await state.journal.claim(
         tool=tool,
         account=account,
         fp=fingerprint(tool, account, guard or {}),
@@ -146,7 +187,7 @@ async def _journaled(
         outcome, status = ("failed" if err.outcome_known else "unknown"), err.status
         raise ToolError(state.scrub(failure_text(err, kind=kind, crm=crm))) from None
     finally:
-        state.journal.finish(
+        await state.journal.finish(
             claim.row_id,
             outcome,  # type: ignore[arg-type]
             status=status if env is None else 200,
@@ -192,9 +233,8 @@ def _repeat(state: State, claim: Claim, args_fp: str) -> CallToolResult:
 async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
     """Create a Plazbot/Wabotify opportunity (deal). Use ids from lookups, never invented ones."""
     args = parse(CreateOpportunityArgs, arguments)
-    client = _state(ctx).plazbot
-    assert client is not None
-    account = args.workspaceId or client.account.workspace_id
+    client = _pick(_state(ctx), _state(ctx).plazbot, args.workspaceId, "workspaceId")
+    account = client.account.workspace_id
     guard = (
         None
         if args.allowDuplicate
@@ -230,12 +270,11 @@ async def update_opportunity_field(arguments: dict[str, Any], ctx: Context[Any, 
         value = args.checked_value()
     except ValueError as exc:
         raise ToolError(f"Invalid arguments: {exc}") from None
-    client = _state(ctx).plazbot
-    assert client is not None
+    client = _pick(_state(ctx), _state(ctx).plazbot, args.workspaceId, "workspaceId")
     return await _journaled(
         ctx,
         tool="update_opportunity_field",
-        account=args.workspaceId or client.account.workspace_id,
+        account=client.account.workspace_id,
         args=args,
         key=None,
         guard=None,
@@ -251,13 +290,14 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
     args = parse(UpsertOpportunityArgs, arguments)
     if args.id is None and args.name is None:
         raise ToolError("Invalid arguments: name: required when id is not given (a new opportunity needs a name)")
-    client = _state(ctx).leadconnector
-    assert client is not None
+    client = _pick(_state(ctx), _state(ctx).leadconnector, args.locationId, "locationId")
     # With an id and no pipelineId, the client reads the deal's own pipeline instead of moving it.
     pipeline = args.pipelineId or (None if args.id else client.account.pipeline_id)
     if pipeline is None and args.id is None:
-        raise ToolError("Invalid arguments: pipelineId: required, since LEADCONNECTOR_PIPELINE_ID is not configured")
-    location = args.locationId or client.account.location_id
+        raise ToolError(
+            "Invalid arguments: pipelineId: required, since this location has no default pipeline configured"
+        )
+    location = client.account.location_id
     # Only an exact repeat of a create-or-match is a duplicate: a changed status or stage is a new write.
     guard = (
         None

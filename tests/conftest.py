@@ -3,6 +3,7 @@ and MCP clients talking to the server through the protocol (in memory)."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -38,6 +39,25 @@ def sandbox_server() -> Iterator[SandboxServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """One throwaway PostgreSQL server for the whole run; tests take a fresh database each."""
+    from tests.postgres import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a journal lives, once per backend: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "journal.sqlite3")
+    from tests.postgres import fresh_database
+
+    return fresh_database(request.getfixturevalue("postgres"))
+
+
 @pytest.fixture
 def sandbox(sandbox_server: SandboxServer) -> SandboxState:
     sandbox_server.state.reset()
@@ -46,16 +66,18 @@ def sandbox(sandbox_server: SandboxServer) -> SandboxState:
 
 def canary_config(url: str, **changes: Any) -> ServerConfig:
     """The sandbox configuration with canary secrets, optionally changed (e.g. http_timeout)."""
-    base = sandbox_config(url)
-    assert base.plazbot is not None and base.leadconnector is not None
     from pydantic import SecretStr
 
-    config = replace(
-        base,
-        plazbot=replace(base.plazbot, api_key=SecretStr(CANARY_KEY)),
-        leadconnector=replace(base.leadconnector, token=SecretStr(CANARY_TOKEN)),
+    from server.config import PlazbotAccount
+
+    base = sandbox_config(url)
+    accounts = tuple(
+        replace(a, api_key=SecretStr(CANARY_KEY))
+        if isinstance(a, PlazbotAccount)
+        else replace(a, token=SecretStr(CANARY_TOKEN))
+        for a in base.accounts
     )
-    return replace(config, **changes)
+    return replace(base, accounts=accounts, **changes)
 
 
 @pytest.fixture
@@ -88,8 +110,8 @@ COMMAND = str(Path(sys.executable).parent / "opportunity-mcp")
 @contextmanager
 def http_server(*args: str, env: dict[str, str] | None = None, host: str = "127.0.0.1") -> Iterator[tuple[str, str]]:
     """Run `opportunity-mcp --transport http` as a user would, on a free port; yield the base URL
-    (http://127.0.0.1:PORT) and the line it printed on stderr. Stops it afterwards and checks that
-    nothing was written to stdout."""
+    (http://127.0.0.1:PORT) and the lines it printed on stderr up to its "listening on" line. Stops it
+    afterwards and checks that nothing was written to stdout."""
     with socket.socket() as probe:
         probe.bind((host, 0))
         port = probe.getsockname()[1]
@@ -104,7 +126,7 @@ def http_server(*args: str, env: dict[str, str] | None = None, host: str = "127.
     assert proc.stderr is not None and proc.stdout is not None
     deadline, banner = time.monotonic() + 30, ""
     while "listening on" not in banner and time.monotonic() < deadline and proc.poll() is None:
-        banner = proc.stderr.readline()
+        banner += proc.stderr.readline()
     try:
         assert "listening on" in banner, banner
         yield f"http://{host}:{port}", banner
@@ -115,3 +137,18 @@ def http_server(*args: str, env: dict[str, str] | None = None, host: str = "127.
         except subprocess.TimeoutExpired:
             proc.kill()
         assert proc.stdout.read() == ""
+
+
+def bearer(banner: str) -> dict[str, str]:
+    """The Authorization header for the token a sandbox server printed for its run."""
+    found = re.search(r"sandbox bearer token for this run \(every account\): (\S+)", banner)
+    assert found, banner
+    return {"Authorization": f"Bearer {found.group(1)}"}
+
+
+def authorized_client(url: str, headers: dict[str, str], mode: str = "legacy") -> Client:
+    """An MCP client over streamable HTTP that sends `headers` (a bearer token) with every request."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    return Client(streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers, timeout=30)), mode=mode)

@@ -24,7 +24,7 @@ SCREENSHOT = ROOT / "tests" / "browser" / "board.png"
 
 @pytest.fixture
 def board_server() -> Iterator[str]:
-    with http_server("--sandbox") as (base, banner):
+    with http_server("--sandbox", "--no-auth") as (base, banner):
         assert f"sandbox board at {base}/" in banner, banner
         yield base
 

@@ -30,7 +30,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    with http_server("--sandbox") as (base, _):
+    with http_server("--sandbox", "--no-auth") as (base, _):
         yield f"{base}/mcp"
 
 

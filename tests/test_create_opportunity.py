@@ -76,13 +76,6 @@ async def test_codes_count_up_and_a_later_read_shows_the_write(client: Client, s
     assert sandbox.plazbot[second.structured_content["id"]]["name"] == "Otra"
 
 
-async def test_workspace_argument_overrides_the_configured_one(client: Client, sandbox: SandboxState) -> None:
-    result = await client.call_tool("create_opportunity", {**DEAL, "workspaceId": "ws-sandbox-2"})
-    assert result.structured_content and result.structured_content["account"] == "ws-sandbox-2"
-    (sent,) = sandbox.requests_to("plazbot.create")
-    assert sent.headers["x-workspace-id"] == sent.body["workspaceId"] == "ws-sandbox-2"
-
-
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [

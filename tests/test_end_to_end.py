@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.conftest import http_server, text_of
+from tests.conftest import authorized_client, bearer, http_server, text_of
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +50,7 @@ async def test_http_server_as_a_user_starts_it(http_sandbox: tuple[str, str]) ->
     assert "tools: create_opportunity, update_opportunity_field, upsert_opportunity" in banner
     assert "writes go to the sandbox CRM at http://127.0.0.1:" in banner
     for mode in ("legacy", "auto"):
-        async with Client(url, mode=mode) as client:
+        async with authorized_client(url, bearer(banner), mode) as client:
             listed = await client.list_tools()
             assert [t.name for t in listed.tools] == TOOLS
             created = await client.call_tool("create_opportunity", DEAL)
@@ -65,11 +65,12 @@ async def test_http_server_as_a_user_starts_it(http_sandbox: tuple[str, str]) ->
 async def test_http_refuses_a_foreign_host_header(http_sandbox: tuple[str, str]) -> None:
     import httpx2
 
-    url, _ = http_sandbox
+    url, banner = http_sandbox
     async with httpx2.AsyncClient() as raw:
         answer = await raw.post(
             url,
             headers={
+                **bearer(banner),
                 "Host": "evil.example",
                 "Content-Type": "application/json",
                 "Accept": "application/json, text/event-stream",
@@ -95,7 +96,7 @@ async def test_sse_over_http_carries_progress_notifications() -> None:
         fault = {"route": "lc.upsert", "status": 429, "headers": {"Retry-After": "0.2"}}
         async with httpx2.AsyncClient() as raw:
             assert (await raw.post(f"{found.group(1)}/_sandbox/faults", json=fault)).status_code == 200
-        async with Client(f"{base}/mcp", mode="legacy") as client:
+        async with authorized_client(f"{base}/mcp", bearer(banner)) as client:
             result = await client.call_tool("upsert_opportunity", {"name": "SSE"}, progress_callback=progress)
     assert not result.is_error
     assert notes == ["retrying after: LeadConnector is limiting the request rate (HTTP 429); waiting 0.2 s"]

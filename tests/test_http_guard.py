@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import httpx2
 
-from tests.conftest import COMMAND, http_server
+from tests.conftest import COMMAND, bearer, http_server
 
 MCP_HEADERS = {
     "Content-Type": "application/json",
@@ -34,11 +34,12 @@ def _exited(pid: int) -> bool:
 
 
 def test_healthz_and_the_body_limit() -> None:
-    with http_server("--sandbox") as (base, _):
-        health = httpx2.get(f"{base}/healthz", timeout=10).json()
+    with http_server("--sandbox") as (base, banner):
+        health = httpx2.get(f"{base}/healthz", timeout=10).json()  # probes need no token
         big = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": "x" * 300_000}})
-        too_big = httpx2.post(f"{base}/mcp", headers=MCP_HEADERS, content=big, timeout=10)
-        small = httpx2.post(f"{base}/mcp", headers=MCP_HEADERS, content=PING, timeout=10)
+        headers = {**MCP_HEADERS, **bearer(banner)}
+        too_big = httpx2.post(f"{base}/mcp", headers=headers, content=big, timeout=10)
+        small = httpx2.post(f"{base}/mcp", headers=headers, content=PING, timeout=10)
     assert health == {
         "ok": True,
         "version": "0.1.0",
@@ -64,12 +65,13 @@ def test_off_loopback_it_will_not_start_without_allowed_hosts() -> None:
 
 def test_off_loopback_host_checks_stay_on() -> None:
     env = {**os.environ, "OPPORTUNITY_MCP_ALLOWED_HOSTS": "crm-bot.internal,crm-bot.internal:*"}
-    with http_server("--sandbox", env=env, host="127.0.0.2") as (base, _):
+    with http_server("--sandbox", env=env, host="127.0.0.2") as (base, banner):
         port = base.rsplit(":", 1)[1]
+        headers = {**MCP_HEADERS, **bearer(banner)}
         allowed = httpx2.post(
-            f"{base}/mcp", headers={**MCP_HEADERS, "Host": f"crm-bot.internal:{port}"}, content=PING, timeout=10
+            f"{base}/mcp", headers={**headers, "Host": f"crm-bot.internal:{port}"}, content=PING, timeout=10
         )
-        foreign = httpx2.post(f"{base}/mcp", headers={**MCP_HEADERS, "Host": "evil.example"}, content=PING, timeout=10)
+        foreign = httpx2.post(f"{base}/mcp", headers={**headers, "Host": "evil.example"}, content=PING, timeout=10)
     assert allowed.status_code == 200
     assert foreign.status_code in (403, 421)
 
@@ -102,7 +104,7 @@ def test_sigterm_lets_an_in_flight_write_finish(tmp_path: Path) -> None:
 
                 group.start_soon(stop)
                 async with httpx2.AsyncClient(timeout=30) as raw:
-                    answer = await raw.post(f"{base}/mcp", headers=MCP_HEADERS, json=body)
+                    answer = await raw.post(f"{base}/mcp", headers={**MCP_HEADERS, **bearer(banner)}, json=body)
             result = answer.json()["result"]
             assert result["isError"] is False
             text: str = result["content"][0]["text"]

@@ -103,11 +103,17 @@ def test_inspector_over_stdio(user_env: dict[str, str], sandbox: SandboxState) -
     _exercise([*passed, COMMAND], sandbox)
 
 
+INSPECTOR_TOKEN = "omcp_inspector-token-0123456789abcdef"
+
+
 @pytest.fixture
-def http_url(user_env: dict[str, str]) -> Iterator[str]:
-    with http_server(env=user_env) as (base, _):
+def http_url(user_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    config = tmp_path / "config.toml"
+    config.write_text('[tokens.inspector]\nenv = "INSPECTOR_TOKEN"\naccounts = ["plazbot", "leadconnector"]\n')
+    env = {**user_env, "OPPORTUNITY_MCP_CONFIG": str(config), "INSPECTOR_TOKEN": INSPECTOR_TOKEN}
+    with http_server(env=env) as (base, _):
         yield f"{base}/mcp"
 
 
 def test_inspector_over_http(http_url: str, sandbox: SandboxState) -> None:
-    _exercise([http_url, "--transport", "http"], sandbox)
+    _exercise([http_url, "--transport", "http", "--header", f"Authorization: Bearer {INSPECTOR_TOKEN}"], sandbox)

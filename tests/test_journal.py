@@ -5,23 +5,34 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
 import sys
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 
 from server.config import ServerConfig
-from server.journal import Journal
-from server.sandbox import Fault, SandboxState
-from tests.conftest import CANARY_KEY, CANARY_TOKEN, text_of
+from server.journal import is_postgres, open_journal
+from server.sandbox import Fault, SandboxServer, SandboxState
+from tests.conftest import CANARY_KEY, CANARY_TOKEN, canary_config, text_of
 
 pytestmark = pytest.mark.anyio
 DEAL = {"name": "Plan anual", "description": "Premium", "amount": 1200, "contactId": "contact-456"}
 
 
+@pytest.fixture
+def config(sandbox_server: SandboxServer, sandbox: SandboxState, journal_target: str) -> ServerConfig:
+    """These tests run once per journal backend: SQLite, and PostgreSQL."""
+    return canary_config(sandbox_server.url, http_timeout=2.0, journal=journal_target)
+
+
 def _rows(config: ServerConfig) -> list[tuple[Any, ...]]:
+    if is_postgres(config.journal):
+        import psycopg
+
+        with psycopg.connect(config.journal) as conn:
+            return [tuple(r) for r in conn.execute("SELECT * FROM writes ORDER BY id").fetchall()]
     with sqlite3.connect(config.journal) as db:
         return db.execute("SELECT * FROM writes ORDER BY id").fetchall()
 
@@ -82,8 +93,7 @@ async def test_every_row_is_finished_and_holds_no_secret(
     sandbox.inject(Fault(route="plazbot.create", status=401))
     await client.call_tool("create_opportunity", {**DEAL, "name": "otro"})
     await client.call_tool("upsert_opportunity", {"name": "lc", "idempotencyKey": "m-1"})
-    with sqlite3.connect(config.journal) as db:
-        outcomes = [r[0] for r in db.execute("SELECT outcome FROM writes ORDER BY id")]
+    outcomes = [r[8] for r in _rows(config)]  # id, at, tool, account, fingerprint, args_fp, key, guard, outcome
     assert outcomes == ["done", "failed", "done"]
     dump = repr(_rows(config))
     assert CANARY_KEY not in dump and CANARY_TOKEN not in dump and "Bearer" not in dump
@@ -98,21 +108,21 @@ async def test_recent_writes_resource(client: Client, sandbox: SandboxState) -> 
     assert "create_opportunity ws-sandbox done HTTP 200 OPP-" in text
 
 
-def test_journal_command_prints_a_table(config: ServerConfig) -> None:
-    journal = Journal(config.journal)
-    claim = journal.claim(tool="create_opportunity", account="ws", fp="f", args_fp="a", key=None, guard=True, window=60)
+async def test_journal_command_prints_a_table(config: ServerConfig) -> None:
+    journal = open_journal(config.journal)
+    claim = await journal.claim(
+        tool="create_opportunity", account="ws", fp="f", args_fp="a", key=None, guard=True, window=60
+    )
     assert claim.row_id is not None
-    journal.finish(claim.row_id, "done", status=200, opportunity_id="opp-9", code="OPP-2026-0009")
+    await journal.finish(claim.row_id, "done", status=200, opportunity_id="opp-9", code="OPP-2026-0009")
     journal.close()
-    done = subprocess.run(
+    done = await anyio.run_process(
         [sys.executable, "-m", "server", "journal"],
         env={**os.environ, "OPPORTUNITY_MCP_JOURNAL": config.journal},
-        capture_output=True,
-        text=True,
-        timeout=60,
+        check=False,
     )
     assert done.returncode == 0
-    assert "create_opportunity ws done HTTP 200 OPP-2026-0009 id opp-9" in done.stdout
+    assert "create_opportunity ws done HTTP 200 OPP-2026-0009 id opp-9" in done.stdout.decode()
 
 
 async def test_a_changed_status_is_a_new_upsert_not_a_repeat(client: Client, sandbox: SandboxState) -> None:

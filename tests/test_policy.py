@@ -63,10 +63,11 @@ async def test_the_call_budget_bounds_a_hanging_crm(config: ServerConfig, sandbo
 
 CLAIM = """
 import sys
-from server.journal import Journal
-journal = Journal(sys.argv[1])
-claim = journal.claim(tool="create_opportunity", account="ws", fp="same", args_fp="a", key=sys.argv[2] or None,
-                      guard=True, window=600)
+import anyio
+from server.journal import open_journal
+journal = open_journal(sys.argv[1])
+claim = anyio.run(lambda: journal.claim(tool="create_opportunity", account="ws", fp="same", args_fp="a",
+                                        key=sys.argv[2] or None, guard=True, window=600))
 print("won" if claim.row_id is not None else "lost")
 """
 

@@ -61,7 +61,7 @@ def test_the_http_example_works() -> None:
     headers = dict(h.split(": ", 1) for h in (words[i + 1] for i, w in enumerate(words) if w == "-H"))
     payload = json.loads(words[words.index("-d") + 1])
     assert words[2] == "http://127.0.0.1:8765/mcp"
-    with http_server("--sandbox") as (base, _):
+    with http_server("--sandbox", "--no-auth") as (base, _):
         answer = httpx2.post(f"{base}/mcp", headers=headers, content=json.dumps(payload), timeout=30)
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("application/json")

@@ -37,8 +37,8 @@ async def test_tools_list_matches_the_snapshot(config: ServerConfig, mode: str) 
 
 
 async def test_only_the_configured_crms_tools_are_listed(config: ServerConfig) -> None:
-    plazbot_only = [t["name"] for t in await _listed(replace(config, leadconnector=None))]
-    lc_only = [t["name"] for t in await _listed(replace(config, plazbot=None))]
+    plazbot_only = [t["name"] for t in await _listed(replace(config, accounts=config.plazbot_accounts))]
+    lc_only = [t["name"] for t in await _listed(replace(config, accounts=config.leadconnector_accounts))]
     both = [t["name"] for t in await _listed(config)]
     assert plazbot_only == ["create_opportunity", "update_opportunity_field"]
     assert lc_only == ["upsert_opportunity"]

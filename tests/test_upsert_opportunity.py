@@ -181,12 +181,12 @@ async def test_without_a_configured_pipeline_the_argument_is_required(
     from dataclasses import replace
 
     assert config.leadconnector is not None
-    no_pipeline = replace(config, leadconnector=replace(config.leadconnector, pipeline_id=None))
+    no_pipeline = replace(config, accounts=(*config.plazbot_accounts, replace(config.leadconnector, pipeline_id=None)))
     async with Client(build_server(no_pipeline), mode="legacy") as client:
         refused = await client.call_tool("upsert_opportunity", {"name": "x"})
         accepted = await client.call_tool("upsert_opportunity", {"name": "x", "pipelineId": LC_PIPELINE})
     assert refused.is_error
-    assert "pipelineId: required, since LEADCONNECTOR_PIPELINE_ID is not configured" in text_of(refused)
+    assert "pipelineId: required, since this location has no default pipeline configured" in text_of(refused)
     assert not accepted.is_error
     assert len(sandbox.requests_to("lc.upsert")) == 1
 

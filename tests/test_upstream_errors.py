@@ -273,12 +273,7 @@ async def test_connection_refused_says_nothing_was_sent(config: ServerConfig, sa
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    assert config.plazbot is not None and config.leadconnector is not None
-    nowhere = replace(
-        config,
-        plazbot=replace(config.plazbot, base_url=closed),
-        leadconnector=replace(config.leadconnector, base_url=closed),
-    )
+    nowhere = replace(config, accounts=tuple(replace(a, base_url=closed) for a in config.accounts))
     async with Client(build_server(nowhere), mode="legacy") as client:
         for tool, arguments in CALLS.values():
             result = await client.call_tool(tool, arguments)

@@ -41,9 +41,9 @@ _COMMON = ("name", "status", "pipelineStageId", "monetaryValue", "assignedTo")
 class ShapeMemory(Protocol):
     """Where the body shape a location accepts is remembered (the journal database)."""
 
-    def learned_shape(self, location: str) -> str | None: ...
+    async def learned_shape(self, location: str) -> str | None: ...
 
-    def learn_shape(self, location: str, shape: str) -> None: ...
+    async def learn_shape(self, location: str, shape: str) -> None: ...
 
 
 def fits_contact(args: UpsertOpportunityArgs) -> bool:
@@ -185,7 +185,7 @@ class LeadConnectorClient:
                         "could not read the opportunity's pipeline and none is configured; pass pipelineId"
                     )
                 notes = ("could not read the opportunity's pipeline; sent the configured one",)
-        shape = choose_shape(args, self.shapes.learned_shape(location) if self.shapes else None)
+        shape = choose_shape(args, await self.shapes.learned_shape(location) if self.shapes else None)
         problem = carry_problem(args, shape)
         if problem is not None:
             raise problem
@@ -199,16 +199,16 @@ class LeadConnectorClient:
             # Nothing was written on that 422. Remember what the location takes, so the next call goes
             # straight to it; this one is not resent, since the other shape cannot carry it whole (the
             # contact-keyed shape has no id, followers or lostReasonId; the current one no contactId).
-            self._learn(location, other)
+            await self._learn(location, other)
             problem = carry_problem(args, other)
             assert problem is not None
             raise CrmInvalid(
                 f"{problem.message} (learned from its 422: {'; '.join(err.details)})", status=422
             ) from None
 
-    def _learn(self, location: str, shape: UpsertShape) -> None:
+    async def _learn(self, location: str, shape: UpsertShape) -> None:
         if self.shapes is not None:
-            self.shapes.learn_shape(location, shape)
+            await self.shapes.learn_shape(location, shape)
 
     async def _upsert(
         self, args: UpsertOpportunityArgs, location: str, pipeline: str, shape: UpsertShape, policy: CallPolicy

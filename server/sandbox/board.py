@@ -15,7 +15,7 @@ from server.journal import Journal
 from server.sandbox.state import SandboxState
 
 
-def board_data(state: SandboxState, journal: Journal) -> dict[str, Any]:
+async def board_data(state: SandboxState, journal: Journal) -> dict[str, Any]:
     seed = state.seed
     with state.lock:
         plazbot = [dict(o) for o in state.plazbot.values()]
@@ -84,7 +84,7 @@ def board_data(state: SandboxState, journal: Journal) -> dict[str, Any]:
             "id": row.opportunity_id,
             "ms": row.latency_ms,
         }
-        for row in journal.recent(15)
+        for row in await journal.recent(15)
     ]
     return {"pipelines": pipelines, "writes": writes}
 
@@ -94,7 +94,7 @@ def board_routes(state: SandboxState, journal: Journal) -> list[tuple[str, Any]]
         return HTMLResponse(PAGE)
 
     async def data(_: Request) -> Response:
-        return JSONResponse(board_data(state, journal), headers={"Cache-Control": "no-store"})
+        return JSONResponse(await board_data(state, journal), headers={"Cache-Control": "no-store"})
 
     return [("/", page), ("/board.json", data)]
 

@@ -28,7 +28,9 @@ def envelope(code: int, message: str, data: Any = None, error: str | None = None
 
 
 def _auth(state: SandboxState, headers: Mapping[str, str], workspace: Any) -> Reply | None:
-    if headers.get("authorization") != f"Bearer {state.plazbot_key}":
+    # A key belongs to its workspace when the sandbox is told so; otherwise one key opens them all.
+    expected = state.workspace_keys.get(str(workspace), state.plazbot_key)
+    if headers.get("authorization") != f"Bearer {expected}":
         return envelope(401, "Invalid or missing API key.", error="UNAUTHORIZED")
     header_ws = headers.get("x-workspace-id")
     if not header_ws:

@@ -126,6 +126,7 @@ class SandboxState:
         options: Options | None = None,
     ) -> None:
         self.plazbot_key = plazbot_key
+        self.workspace_keys: dict[str, str] = {}
         self.leadconnector_token = leadconnector_token
         self.seed = seed or Seed()
         self.options = options or Options()
@@ -143,6 +144,7 @@ class SandboxState:
             self.leadconnector.clear()
             self.requests.clear()
             self.faults.clear()
+            self.workspace_keys.clear()
             self._codes.clear()
             self.options = Options()
 

@@ -1,0 +1,115 @@
+"""Bearer tokens over HTTP, against a real server process: 401 with WWW-Authenticate without a good
+token, and a token that may write to one account refused (nothing sent) when it names another."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from server.sandbox import LC_LOCATION, LC_PIPELINE, PLAZBOT_WORKSPACE, SandboxServer, SandboxState
+from tests.conftest import CANARY_KEY, CANARY_TOKEN, COMMAND, authorized_client, http_server, text_of
+
+pytestmark = pytest.mark.anyio
+FLEET = "omcp_fleet-token-for-plazbot-only-0123"
+OPS = "omcp_ops-token-for-every-account-0123"
+HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+PING = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
+DEAL = {"name": "Plan anual", "description": "Premium", "amount": 1200}
+
+
+@pytest.fixture
+def env(sandbox_server: SandboxServer, sandbox: SandboxState, tmp_path: Path) -> dict[str, str]:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[accounts.acme]\ncrm = "plazbot"\nworkspace_id = "ws-sandbox-2"\nsecret_env = "ACME_KEY"\n'
+        f'base_url = "{sandbox_server.url}"\n\n'
+        '[tokens.fleet]\nenv = "FLEET_TOKEN"\naccounts = ["plazbot"]\n\n'
+        '[tokens.ops]\nenv = "OPS_TOKEN"\naccounts = ["*"]\n'
+    )
+    return {
+        **os.environ,
+        "PLAZBOT_BASE_URL": sandbox_server.url,
+        "PLAZBOT_API_KEY": CANARY_KEY,
+        "PLAZBOT_WORKSPACE_ID": PLAZBOT_WORKSPACE,
+        "ACME_KEY": CANARY_KEY,
+        "LEADCONNECTOR_BASE_URL": sandbox_server.url,
+        "LEADCONNECTOR_TOKEN": CANARY_TOKEN,
+        "LEADCONNECTOR_LOCATION_ID": LC_LOCATION,
+        "LEADCONNECTOR_PIPELINE_ID": LC_PIPELINE,
+        "OPPORTUNITY_MCP_CONFIG": str(config),
+        "FLEET_TOKEN": FLEET,
+        "OPS_TOKEN": OPS,
+        "OPPORTUNITY_MCP_JOURNAL": str(tmp_path / "journal.sqlite3"),
+    }
+
+
+@pytest.fixture
+def server(env: dict[str, str]) -> Iterator[tuple[str, str]]:
+    with http_server(env=env) as (base, banner):
+        yield f"{base}/mcp", banner
+
+
+def test_no_token_or_a_wrong_one_gets_401_with_www_authenticate(server: tuple[str, str]) -> None:
+    url, banner = server
+    assert "bearer tokens (2)" in banner and FLEET not in banner and OPS not in banner
+    for auth in ({}, {"Authorization": "Bearer omcp_not-a-token"}, {"Authorization": f"Basic {FLEET}"}):
+        answer = httpx2.post(url, headers={**HEADERS, **auth}, content=PING, timeout=10)
+        assert answer.status_code == 401
+        assert answer.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+        assert FLEET not in answer.text
+    good = httpx2.post(url, headers={**HEADERS, "Authorization": f"Bearer {FLEET}"}, content=PING, timeout=10)
+    assert good.status_code == 200
+
+
+async def test_a_token_writes_only_where_it_is_allowed(server: tuple[str, str], sandbox: SandboxState) -> None:
+    url, _ = server
+    async with authorized_client(url, {"Authorization": f"Bearer {FLEET}"}) as fleet:
+        allowed = await fleet.call_tool("create_opportunity", DEAL)  # its one workspace: no need to name it
+        other = await fleet.call_tool("create_opportunity", {**DEAL, "workspaceId": "ws-sandbox-2"})
+        upsert = await fleet.call_tool("upsert_opportunity", {"name": "x"})
+    assert not allowed.is_error and allowed.structured_content
+    assert allowed.structured_content["account"] == PLAZBOT_WORKSPACE
+    assert other.is_error
+    assert text_of(other).endswith(
+        "Not allowed: workspaceId: not a workspace this connection may write to (allowed: ws-sandbox); "
+        "nothing was sent."
+    )
+    assert upsert.is_error and "may not write to any location of this CRM" in text_of(upsert)
+    assert len(sandbox.requests_to("plazbot.create")) == 1 and sandbox.requests_to("lc.upsert") == []
+
+    async with authorized_client(url, {"Authorization": f"Bearer {OPS}"}) as ops:
+        ambiguous = await ops.call_tool("create_opportunity", DEAL)
+        named = await ops.call_tool("create_opportunity", {**DEAL, "workspaceId": "ws-sandbox-2"})
+        upserted = await ops.call_tool("upsert_opportunity", {"name": "x"})
+    assert ambiguous.is_error and "workspaceId: required, since you may write to several" in text_of(ambiguous)
+    assert named.structured_content and named.structured_content["account"] == "ws-sandbox-2"
+    assert not upserted.is_error
+
+
+def test_no_auth_is_for_loopback_only(env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [COMMAND, "--transport", "http", "--host", "0.0.0.0", "--port", "0", "--no-auth"],
+        env={**env, "OPPORTUNITY_MCP_ALLOWED_HOSTS": "bots.internal"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 2 and "--no-auth is for loopback only" in done.stderr
+
+
+def test_http_without_tokens_will_not_start(env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [COMMAND, "--transport", "http", "--port", "0"],
+        env={**env, "OPPORTUNITY_MCP_CONFIG": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 2 and "HTTP clients need bearer tokens" in done.stderr
