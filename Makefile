@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8765
 
-.PHONY: run test check browser postgres format bench bundle sandbox clean
+.PHONY: run test check browser postgres format bench load bundle sandbox clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ format: $(STAMP)
 ##        writes bench/results/latest.json and latest.md
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+## load: two server processes, one PostgreSQL journal, one sandbox CRM, 32 clients, 2,000 creates with
+##       overlapping idempotency keys; writes bench/results/load.json and load.md
+load: $(STAMP) postgres
+	$(BIN)/python -m bench.load
 
 ## bundle: the MCP Bundle for Claude Desktop and other MCPB hosts, in dist/
 bundle: $(STAMP)

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+import anyio
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -163,14 +164,15 @@ async def _journaled(
     """Claim the write in the journal, send it, record the outcome; answer a repeat from the journal."""
     state = _state(ctx)
     args_fp = _args_fp(tool, account, args)
-    claim = await state.journal.claim(
+    claim = await _claim_when_free(
+        ctx,
+        state,
         tool=tool,
         account=account,
         fp=fingerprint(tool, account, guard or {}),
         args_fp=args_fp,
         key=key,
         guard=guard is not None,
-        window=state.duplicate_window,
     )
     if claim.row_id is None:
         return _repeat(state, claim, args_fp)
@@ -199,11 +201,41 @@ async def _journaled(
         )
 
 
+async def _claim_when_free(
+    ctx: Context[Any, Any],
+    state: State,
+    *,
+    tool: str,
+    account: str,
+    fp: str,
+    args_fp: str,
+    key: str | None,
+    guard: bool,
+) -> Claim:
+    """Claim the write; while the same write is in flight (another call, maybe on another replica),
+    wait for it to finish and answer from it, rather than refuse. Bounded by the call budget: the
+    write in flight is bounded by it too."""
+    deadline = time.monotonic() + state.call_budget
+    delay, told = 0.02, False
+    while True:
+        claim = await state.journal.claim(
+            tool=tool, account=account, fp=fp, args_fp=args_fp, key=key, guard=guard, window=state.duplicate_window
+        )
+        pending = claim.row_id is None and (claim.earlier is None or claim.earlier.outcome == "pending")
+        if not pending or time.monotonic() + delay > deadline:
+            return claim
+        if not told:
+            told = True
+            await ctx.report_progress(0, None, "the same write is in progress; waiting for its answer")
+        await anyio.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
 def _repeat(state: State, claim: Claim, args_fp: str) -> CallToolResult:
     """Answer a call the journal has seen before, without calling the CRM."""
     earlier = claim.earlier
     if earlier is None or earlier.outcome == "pending":
-        raise ToolError("The same write is in progress right now; wait for its answer instead of calling again.")
+        raise ToolError("The same write is still in progress; check journal://recent or the CRM before calling again.")
     ago = f"{max(0, round(time.time() - earlier.at))} s ago"
     if earlier.outcome == "done" and earlier.envelope is not None:
         env = Envelope.model_validate(earlier.envelope)

@@ -142,3 +142,39 @@ async def test_a_repeat_with_other_values_says_they_were_not_applied(client: Cli
     again = await client.call_tool("create_opportunity", {**DEAL, "stageId": "stage-won"})
     assert again.structured_content is not None
     assert "this call's other values were NOT applied" in again.structured_content["warnings"][0]
+
+
+@pytest.mark.parametrize("key", ["wamid.same-moment", None])
+async def test_a_repeat_sent_while_the_first_is_in_flight_waits_for_its_answer(
+    config: ServerConfig, sandbox: SandboxState, key: str | None
+) -> None:
+    """Two clients (as two replicas sharing the journal would) send the same create at once."""
+    from server.app import build_server
+
+    sandbox.inject(Fault(route="plazbot.create", delay=0.4))
+    arguments = {**DEAL, **({"idempotencyKey": key} if key else {})}
+    notes: list[str] = []
+
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
+        notes.append(message or "")
+
+    answers: list[Any] = []
+    async with (
+        Client(build_server(config), mode="legacy") as first,
+        Client(build_server(config), mode="legacy") as second,
+    ):
+
+        async def call(client: Client, pause: float) -> None:
+            await anyio.sleep(pause)
+            answers.append(await client.call_tool("create_opportunity", arguments, progress_callback=progress))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(call, first, 0)
+            group.start_soon(call, second, 0.1)
+    created, repeated = answers
+    assert not created.is_error and not repeated.is_error, text_of(repeated)
+    assert created.structured_content["action"] == "created"
+    assert repeated.structured_content["action"] == "already_done"
+    assert repeated.structured_content["id"] == created.structured_content["id"]
+    assert notes == ["the same write is in progress; waiting for its answer"]
+    assert len(sandbox.plazbot) == 1 and len(sandbox.requests_to("plazbot.create")) == 1
