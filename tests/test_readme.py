@@ -69,3 +69,18 @@ def test_the_http_example_works() -> None:
     assert result["isError"] is False
     assert result["content"][0]["text"].startswith("Created opportunity OPP-")
     assert result["structuredContent"]["name"] == "Plan anual - Empresa X"
+
+
+def test_the_config_file_example_loads(tmp_path: Path, monkeypatch: Any) -> None:
+    from server.config import load_config
+
+    (block,) = [body for lang, body in BLOCKS if lang == "toml"]
+    for name in re.findall(r'(?:secret_env|env) = "(\w+)"', block):
+        monkeypatch.setenv(name, f"value-of-{name.lower()}-0123456789")
+    for name in CRM_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "accounts.toml"
+    path.write_text(block)
+    config = load_config(str(path))
+    assert [a.name for a in config.accounts] == ["acme-wa", "beta-hl"]
+    assert [(t.name, sorted(t.accounts)) for t in config.tokens] == [("acme-bot", ["acme-wa"]), ("ops", ["*"])]
