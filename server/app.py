@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx2
 from mcp.server import MCPServer
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context
@@ -202,6 +203,15 @@ def build_server(
         mime_type="text/plain",
     )
     async def recent_writes() -> str:
-        return journal_lines(await current[0].recent(20)) if current else "No writes yet."
+        if not current:
+            return "No writes yet."
+        rows = await current[0].recent(20 if tokens is None else 200)
+        if tokens is not None:
+            # A token sees the writes of the accounts it may write to, nobody else's.
+            token = get_access_token()
+            scopes = set(token.scopes) if token else set()
+            mine = {a.target for a in config.accounts if "*" in scopes or a.name in scopes}
+            rows = [row for row in rows if row.account in mine][:20]
+        return journal_lines(rows)
 
     return server

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from server.journal.base import journal_password
+
 PLAZBOT_HOSTS = {
     "https://api.plazbot.com": "Plazbot",
     "https://api.wabotify.com": "Wabotify (America)",
@@ -222,7 +224,7 @@ class ServerConfig:
         """Every secret value, so outgoing text can be scrubbed of them as a last line of defence."""
         found = [a.api_key if isinstance(a, PlazbotAccount) else a.token for a in self.accounts]
         found += self.token_values
-        if "://" in self.journal and (password := urlsplit(self.journal).password):
+        if password := journal_password(self.journal):
             found.append(SecretStr(password))
         return tuple(v for s in found if (v := s.get_secret_value()))
 
@@ -289,6 +291,8 @@ def read_config_file(path: str, environ: Mapping[str, str]) -> tuple[list[Accoun
         raise ConfigError(f"cannot read the config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text") from None
     try:
         parsed = _ConfigFile.model_validate(raw)
     except ValueError as exc:
@@ -345,6 +349,8 @@ def load_config(path: str | None = None) -> ServerConfig:
             accounts.append(single)
     if not accounts:
         raise ConfigError("No CRM is configured.\n" + CONFIG_HELP)
+    if settings.journal and "://" in settings.journal:
+        check_journal_url(settings.journal)
     _check_unique(accounts, grants)
     return ServerConfig(
         tuple(accounts),
@@ -357,6 +363,19 @@ def load_config(path: str | None = None) -> ServerConfig:
         journal=settings.journal or "",
         token_values=tuple(values),
     )
+
+
+def check_journal_url(url: str) -> None:
+    """A journal URL must be a PostgreSQL URL that parses (said without echoing it: it may hold a password)."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("OPPORTUNITY_MCP_JOURNAL: a URL must start with postgresql:// (or give a SQLite file path)")
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        raise ConfigError("OPPORTUNITY_MCP_JOURNAL: the postgresql:// URL does not parse") from None
+    if not parts.hostname and "host=" not in parts.query:
+        raise ConfigError("OPPORTUNITY_MCP_JOURNAL: the postgresql:// URL names no host")
 
 
 def _check_unique(accounts: list[Account], grants: list[TokenGrant]) -> None:
@@ -400,7 +419,7 @@ class HttpSettings(BaseSettings):
     max_body: int = Field(256 * 1024, ge=1024, validation_alias="OPPORTUNITY_MCP_MAX_BODY")
     allowed_hosts: str = Field("", validation_alias="OPPORTUNITY_MCP_ALLOWED_HOSTS")
     allowed_origins: str = Field("", validation_alias="OPPORTUNITY_MCP_ALLOWED_ORIGINS")
-    shutdown_grace: int = Field(15, ge=0, le=300, validation_alias="OPPORTUNITY_MCP_SHUTDOWN_GRACE")
+    shutdown_grace: int = Field(25, ge=0, le=300, validation_alias="OPPORTUNITY_MCP_SHUTDOWN_GRACE")
 
     def hosts(self) -> list[str]:
         return [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]

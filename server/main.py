@@ -179,14 +179,21 @@ def _serve(
 ) -> int:
     from server.app import build_tools
 
+    _scrub_logs(config.secrets())
     tools = build_tools(config)
     names = ", ".join(t.name for t in tools)
     target = f"the sandbox CRM at {sandbox.url}" if sandbox else _targets(config)
+    guards = None
+    if transport == "http":
+        # Everything that can refuse the start is checked before the journal is opened.
+        guards = _http_guards(config, host, sandbox, no_auth=no_auth)
+        if guards is None:
+            return 2
     journal = _open_journal(config)
     if journal is None:
         return 2
     try:
-        if transport == "stdio":
+        if guards is None:
             from server.app import build_server
 
             server = build_server(config, tools, journal)
@@ -194,9 +201,62 @@ def _serve(
             _say(f"opportunity-mcp {__version__} on stdio; tools: {names}; writes go to {target}")
             server.run("stdio")
             return 0
-        return _serve_http(config, tools, journal, host, port, sandbox, sse=sse, no_auth=no_auth, target=target)
+        return _serve_http(config, tools, journal, host, port, sandbox, guards, sse=sse, target=target)
     finally:
         journal.close()
+
+
+class _Scrub(logging.Filter):
+    """Takes every configured secret out of log lines, whichever library wrote them."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(s in message for s in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "[redacted]")
+            record.msg, record.args = message, None
+        return True
+
+
+def _scrub_logs(secrets: tuple[str, ...]) -> None:
+    if secrets:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_Scrub(secrets))
+
+
+def _http_guards(
+    config: ServerConfig, host: str, sandbox: SandboxServer | None, *, no_auth: bool
+) -> tuple[HttpSettings, TransportSecuritySettings | None, tuple[TokenGrant, ...]] | None:
+    """The HTTP settings, Host/Origin checks and bearer tokens to serve with; None (said why) to refuse."""
+    from server.auth import new_token
+
+    try:
+        http = load_http_settings()
+        security = transport_security(host, http)
+    except ConfigError as exc:
+        _say(f"opportunity-mcp: {exc}")
+        return None
+    grants = config.tokens
+    if no_auth:
+        if host not in LOOPBACK:
+            _say(f"opportunity-mcp: --no-auth is for loopback only; bound to {host}, clients need bearer tokens")
+            return None
+        grants = ()
+    elif not grants and sandbox is not None:
+        token, digest = new_token()
+        grants = (TokenGrant("sandbox", digest, frozenset({"*"})),)
+        _say(f"sandbox bearer token for this run (every account): {token}")
+    elif not grants:
+        _say(
+            "opportunity-mcp: HTTP clients need bearer tokens: add a [tokens.NAME] table to the config file "
+            "(`opportunity-mcp token` makes one), or pass --no-auth on loopback for local development"
+        )
+        return None
+    return http, security, grants
 
 
 def _freeze() -> None:
@@ -229,41 +289,20 @@ def _serve_http(
     host: str,
     port: int,
     sandbox: SandboxServer | None,
+    guards: tuple[HttpSettings, TransportSecuritySettings | None, tuple[TokenGrant, ...]],
     *,
     sse: bool,
-    no_auth: bool,
     target: str,
 ) -> int:
-    names = ", ".join(t.name for t in tools)
     import uvicorn
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
 
     from server.app import build_server
-    from server.auth import StaticTokens, new_token
+    from server.auth import StaticTokens
 
-    try:
-        http = load_http_settings()
-        security = transport_security(host, http)
-    except ConfigError as exc:
-        _say(f"opportunity-mcp: {exc}")
-        return 2
-    grants = config.tokens
-    if no_auth:
-        if host not in LOOPBACK:
-            _say(f"opportunity-mcp: --no-auth is for loopback only; bound to {host}, clients need bearer tokens")
-            return 2
-        grants = ()
-    elif not grants and sandbox is not None:
-        token, digest = new_token()
-        grants = (TokenGrant("sandbox", digest, frozenset({"*"})),)
-        _say(f"sandbox bearer token for this run (every account): {token}")
-    elif not grants:
-        _say(
-            "opportunity-mcp: HTTP clients need bearer tokens: add a [tokens.NAME] table to the config file "
-            "(`opportunity-mcp token` makes one), or pass --no-auth on loopback for local development"
-        )
-        return 2
+    names = ", ".join(t.name for t in tools)
+    http, security, grants = guards
     try:
         sock = socket.create_server((host, port))
         # Accepted connections inherit this: without it, a response written in two parts waits

@@ -9,6 +9,7 @@ of defence that no configured secret can reach the agent.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from server.models import (
 )
 from server.summaries import WriteKind, failure_text, success_text
 
+log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 Crm = Literal["plazbot", "leadconnector"]
 
@@ -189,16 +191,22 @@ async def _journaled(
         outcome, status = ("failed" if err.outcome_known else "unknown"), err.status
         raise ToolError(state.scrub(failure_text(err, kind=kind, crm=crm))) from None
     finally:
-        await state.journal.finish(
-            claim.row_id,
-            outcome,  # type: ignore[arg-type]
-            status=status if env is None else 200,
-            opportunity_id=env.id if env else None,
-            code=env.code if env else None,
-            latency_ms=round((time.monotonic() - started) * 1000),
-            requests=policy.requests,
-            envelope=env.wire() if env else None,
-        )
+        # Shielded: a cancelled call (a client gone, a shutdown) still records how it ended. A journal
+        # that fails here is logged, never turned into an error for a write the CRM accepted.
+        with anyio.CancelScope(shield=True):
+            try:
+                await state.journal.finish(
+                    claim.row_id,
+                    outcome,  # type: ignore[arg-type]
+                    status=status if env is None else 200,
+                    opportunity_id=env.id if env else None,
+                    code=env.code if env else None,
+                    latency_ms=round((time.monotonic() - started) * 1000),
+                    requests=policy.requests,
+                    envelope=env.wire() if env else None,
+                )
+            except Exception as exc:  # the answer stands; the row is taken as unknown once stale
+                log.error("could not finish journal row %s as %s: %s", claim.row_id, outcome, type(exc).__name__)
 
 
 async def _claim_when_free(
@@ -219,7 +227,14 @@ async def _claim_when_free(
     delay, told = 0.02, False
     while True:
         claim = await state.journal.claim(
-            tool=tool, account=account, fp=fp, args_fp=args_fp, key=key, guard=guard, window=state.duplicate_window
+            tool=tool,
+            account=account,
+            fp=fp,
+            args_fp=args_fp,
+            key=key,
+            guard=guard,
+            window=state.duplicate_window,
+            stale=state.call_budget + 60,  # no call of a live process is pending longer
         )
         pending = claim.row_id is None and (claim.earlier is None or claim.earlier.outcome == "pending")
         if not pending or time.monotonic() + delay > deadline:

@@ -167,3 +167,39 @@ def test_two_accounts_on_one_workspace_are_refused(config_file: Path, monkeypatc
     monkeypatch.setenv("PLAZBOT_WORKSPACE_ID", "ws-acme")
     with pytest.raises(ConfigError, match="accounts 'acme-wa' and 'plazbot' both write to ws-acme"):
         load_config(str(config_file))
+
+
+def test_a_config_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.toml"
+    path.write_bytes(b'[accounts.x]\ncrm = "plazbot\xff"\n')
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_config(str(path))
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u:pw@[::1/db", "does not parse"),
+        ("mysql://u:pw@db/x", "must start with postgresql://"),
+    ],
+)
+def test_a_bad_journal_url_is_refused_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch, url: str, expected: str
+) -> None:
+    monkeypatch.setenv("PLAZBOT_API_KEY", "pk-env-0123456789")
+    monkeypatch.setenv("PLAZBOT_WORKSPACE_ID", "ws-env")
+    monkeypatch.setenv("OPPORTUNITY_MCP_JOURNAL", url)
+    with pytest.raises(ConfigError, match=expected) as refused:
+        load_config()
+    assert "pw" not in str(refused.value)
+
+
+def test_journal_passwords_are_redacted_and_scrubbed() -> None:
+    from server.journal import redacted
+
+    assert redacted("postgresql://u:hunter2@db:5432/x") == "postgresql://u:***@db:5432/x"
+    assert "hunter2" not in redacted("postgresql://u@db/x?password=hunter2&sslmode=require")
+    assert "sslmode=require" in redacted("postgresql://u@db/x?password=hunter2&sslmode=require")
+    assert redacted("postgresql://u:pw@[::1/db") == "postgresql://[a URL that does not parse]"
+    config = ServerConfig(accounts=(), journal="postgresql://u@db/x?password=hunter2")
+    assert "hunter2" in config.secrets()

@@ -90,6 +90,14 @@ async def test_a_token_writes_only_where_it_is_allowed(server: tuple[str, str], 
     assert named.structured_content and named.structured_content["account"] == "ws-sandbox-2"
     assert not upserted.is_error
 
+    # The journal resource shows a token the writes of its own accounts only.
+    async with authorized_client(url, {"Authorization": f"Bearer {FLEET}"}) as fleet:
+        seen = (await fleet.read_resource("journal://recent")).contents[0].text  # type: ignore[union-attr]
+    async with authorized_client(url, {"Authorization": f"Bearer {OPS}"}) as ops:
+        everything = (await ops.read_resource("journal://recent")).contents[0].text  # type: ignore[union-attr]
+    assert "create_opportunity ws-sandbox done" in seen and "ws-sandbox-2" not in seen and "loc-sandbox" not in seen
+    assert "ws-sandbox-2" in everything and "loc-sandbox" in everything
+
 
 def test_no_auth_is_for_loopback_only(env: dict[str, str]) -> None:
     done = subprocess.run(

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
 from server.journal import Journal, is_postgres, open_journal
 
 pytestmark = pytest.mark.anyio
-CREATE = {"tool": "create_opportunity", "account": "ws", "args_fp": "a"}
+CREATE: dict[str, Any] = {"tool": "create_opportunity", "account": "ws", "args_fp": "a"}
 
 
 @pytest.fixture
@@ -109,3 +110,25 @@ def test_the_backend_is_chosen_by_the_target(journal_target: str) -> None:
         assert "@" not in store.where or ":***@" in store.where or "postgres@" in store.where
     finally:
         store.close()
+
+
+async def test_a_row_left_pending_by_a_dead_process_becomes_unknown(journal: Journal) -> None:
+    dead = await journal.claim(**CREATE, fp="f", key="k", guard=True, window=600)
+    assert dead.row_id is not None  # never finished: its process died
+    fresh = await journal.claim(**CREATE, fp="f", key="k", guard=True, window=600, stale=300)
+    assert fresh.row_id is None and fresh.earlier is not None and fresh.earlier.outcome == "pending"
+    stale = await journal.claim(**CREATE, fp="f", key="k", guard=True, window=600, stale=-1)
+    assert stale.row_id is None and stale.earlier is not None and stale.earlier.outcome == "unknown"
+
+
+async def test_a_cancelled_call_still_finishes_its_row(journal: Journal) -> None:
+    """What the tools do: finish under a shield, so a cancellation cannot leave a row pending."""
+    import anyio
+
+    claim = await journal.claim(**CREATE, fp="f", key=None, guard=True, window=600)
+    assert claim.row_id is not None
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        with anyio.CancelScope(shield=True):
+            await journal.finish(claim.row_id, "unknown")
+    assert [r.outcome for r in await journal.recent()] == ["unknown"]

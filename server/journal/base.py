@@ -13,9 +13,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 Outcome = Literal["pending", "done", "failed", "unknown"]
+# Seconds after which a row still pending is taken as the write of a process that died: "unknown".
+STALE_AFTER = 300.0
 
 
 def default_path() -> Path:
@@ -62,13 +64,23 @@ class Journal(Protocol):
     where: str
 
     async def claim(
-        self, *, tool: str, account: str, fp: str, args_fp: str, key: str | None, guard: bool, window: float
+        self,
+        *,
+        tool: str,
+        account: str,
+        fp: str,
+        args_fp: str,
+        key: str | None,
+        guard: bool,
+        window: float,
+        stale: float = STALE_AFTER,
     ) -> Claim:
         """Record a pending write, or return the earlier write that makes this one a repeat.
 
         `fp` identifies 'the same deal' for the duplicate guard (when `guard`); `args_fp` identifies
         the exact arguments, so a repeated key can tell whether they changed. A key whose write surely
-        failed may be used again."""
+        failed may be used again. A pending row older than `stale` seconds (its process died) is
+        first marked unknown."""
         ...
 
     async def finish(
@@ -128,10 +140,26 @@ def envelope_text(envelope: dict[str, Any] | None) -> str | None:
     return json.dumps(envelope, separators=(",", ":")) if envelope is not None else None
 
 
+def journal_password(target: str) -> str | None:
+    """The password a postgresql:// URL carries, in its user part or as ?password=."""
+    try:
+        parts = urlsplit(target)
+        found = parts.password or dict(parse_qsl(parts.query)).get("password")
+    except ValueError:
+        return None
+    return found or None
+
+
 def redacted(target: str) -> str:
     """A journal URL without its password, for logs and the startup line."""
-    parts = urlsplit(target)
-    if "://" not in target or parts.password is None:
+    if "://" not in target:
         return target
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    try:
+        parts = urlsplit(target)
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = f"{parts.username or ''}:***@{netloc.rsplit('@', 1)[1]}"
+        query = urlencode([(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query)])
+        return urlunsplit(parts._replace(netloc=netloc, query=query))
+    except ValueError:
+        return target.split("://", 1)[0] + "://[a URL that does not parse]"

@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from server.journal.base import SELECT_ROWS, Claim, Outcome, Row, envelope_text, redacted, to_row
+from server.journal.base import SELECT_ROWS, STALE_AFTER, Claim, Outcome, Row, envelope_text, redacted, to_row
 
 try:
     import psycopg
@@ -87,16 +87,42 @@ class PostgresJournal:
         self._pool.close()
 
     async def claim(
-        self, *, tool: str, account: str, fp: str, args_fp: str, key: str | None, guard: bool, window: float
+        self,
+        *,
+        tool: str,
+        account: str,
+        fp: str,
+        args_fp: str,
+        key: str | None,
+        guard: bool,
+        window: float,
+        stale: float = STALE_AFTER,
     ) -> Claim:
-        return await anyio.to_thread.run_sync(self._claim, time.time(), tool, account, fp, args_fp, key, guard, window)
+        return await anyio.to_thread.run_sync(
+            self._claim, time.time(), tool, account, fp, args_fp, key, guard, window, stale
+        )
 
     def _claim(
-        self, now: float, tool: str, account: str, fp: str, args_fp: str, key: str | None, guard: bool, window: float
+        self,
+        now: float,
+        tool: str,
+        account: str,
+        fp: str,
+        args_fp: str,
+        key: str | None,
+        guard: bool,
+        window: float,
+        stale: float,
     ) -> Claim:
         with self._pool.connection() as conn, conn.transaction():
             if guard:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_id(fp),))
+            # A row still pending long after any call could have ended belongs to a process that died.
+            conn.execute(
+                "UPDATE writes SET outcome = 'unknown' WHERE outcome = 'pending' AND at < %s"
+                " AND (fingerprint = %s OR (tool = %s AND account = %s AND idem_key = %s))",
+                (now - stale, fp, tool, account, key),
+            )
             if key is not None:
                 earlier = self._by_key(conn, tool, account, key)
                 if earlier is not None:

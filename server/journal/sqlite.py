@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from server.journal.base import SELECT_ROWS, Claim, Outcome, Row, envelope_text, to_row
+from server.journal.base import SELECT_ROWS, STALE_AFTER, Claim, Outcome, Row, envelope_text, to_row
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS writes (
@@ -50,18 +50,36 @@ class SqliteJournal:
         self._db = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            # Switching a new file to WAL needs a moment alone with it: processes opening it together
+            # may be told "locked" at once, without the busy timeout. Try again for a while.
+            for attempt in range(100):
+                try:
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                    self._db.executescript(_SCHEMA)
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or attempt == 99:
+                        raise
+                    time.sleep(0.05)
             # NORMAL in WAL mode syncs at checkpoints, not on every commit: a power cut may lose the
             # last rows, never corrupt the file. The CRM, not this file, holds the deals.
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     async def claim(
-        self, *, tool: str, account: str, fp: str, args_fp: str, key: str | None, guard: bool, window: float
+        self,
+        *,
+        tool: str,
+        account: str,
+        fp: str,
+        args_fp: str,
+        key: str | None,
+        guard: bool,
+        window: float,
+        stale: float = STALE_AFTER,
     ) -> Claim:
         now = time.time()
         with self._lock:
@@ -78,7 +96,7 @@ class SqliteJournal:
             # process sharing the file.
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                claim = self._claim(now, tool, account, fp, args_fp, key, guard, window)
+                claim = self._claim(now, tool, account, fp, args_fp, key, guard, window, stale)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -86,8 +104,23 @@ class SqliteJournal:
             return claim
 
     def _claim(
-        self, now: float, tool: str, account: str, fp: str, args_fp: str, key: str | None, guard: bool, window: float
+        self,
+        now: float,
+        tool: str,
+        account: str,
+        fp: str,
+        args_fp: str,
+        key: str | None,
+        guard: bool,
+        window: float,
+        stale: float = STALE_AFTER,
     ) -> Claim:
+        # A row still pending long after any call could have ended belongs to a process that died.
+        self._db.execute(
+            "UPDATE writes SET outcome = 'unknown' WHERE outcome = 'pending' AND at < ?"
+            " AND (fingerprint = ? OR (tool = ? AND account = ? AND idem_key = ?))",
+            (now - stale, fp, tool, account, key),
+        )
         if key is not None:
             earlier = self._by_key(tool, account, key)
             if earlier is not None:
