@@ -30,7 +30,7 @@ import httpx2
 import psycopg
 
 from bench.run import ACCEPT, OURS, RESULTS, cpu_model, free_port, pct, wait_http
-from server.sandbox import PLAZBOT_KEY, PLAZBOT_WORKSPACE
+from opportunity_mcp.sandbox import PLAZBOT_KEY, PLAZBOT_WORKSPACE
 from tests.postgres import fresh_database, postgres_server
 
 

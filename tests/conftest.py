@@ -18,10 +18,9 @@ import pytest
 from mcp import Client
 from mcp_types import CallToolResult
 
-from server.app import build_server
-from server.config import ServerConfig
-from server.main import sandbox_config
-from server.sandbox import SandboxServer, SandboxState
+from opportunity_mcp.app import build_server
+from opportunity_mcp.config import ServerConfig
+from opportunity_mcp.sandbox import SandboxServer, SandboxState, sandbox_config
 
 # Secrets that look like real ones, so a leak would be visible in any text that carries it.
 CANARY_KEY = "pk-canary-6b1f0e2d9c8a7b6f5e4d3c2b1a0f9e8d"
@@ -68,15 +67,9 @@ def canary_config(url: str, **changes: Any) -> ServerConfig:
     """The sandbox configuration with canary secrets, optionally changed (e.g. http_timeout)."""
     from pydantic import SecretStr
 
-    from server.config import PlazbotAccount
-
     base = sandbox_config(url)
-    accounts = tuple(
-        replace(a, api_key=SecretStr(CANARY_KEY))
-        if isinstance(a, PlazbotAccount)
-        else replace(a, token=SecretStr(CANARY_TOKEN))
-        for a in base.accounts
-    )
+    canary = {"plazbot": CANARY_KEY, "leadconnector": CANARY_TOKEN}
+    accounts = tuple(replace(a, secret=SecretStr(canary[a.family])) for a in base.accounts)
     return replace(base, accounts=accounts, **changes)
 
 

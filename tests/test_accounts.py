@@ -10,9 +10,9 @@ import pytest
 from mcp import Client
 from pydantic import SecretStr
 
-from server.app import build_server
-from server.config import ConfigError, LeadConnectorAccount, PlazbotAccount, ServerConfig, load_config, token_digest
-from server.sandbox import PLAZBOT_WORKSPACE, SandboxState
+from opportunity_mcp.app import build_server
+from opportunity_mcp.config import Account, ConfigError, ServerConfig, load_config, token_digest
+from opportunity_mcp.sandbox import PLAZBOT_WORKSPACE, SandboxState
 from tests.conftest import CANARY_KEY, assert_clean, text_of
 
 pytestmark = pytest.mark.anyio
@@ -21,8 +21,9 @@ SECOND_KEY = "pk-second-workspace-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 
 
 def _two_workspaces(config: ServerConfig) -> ServerConfig:
-    assert config.plazbot is not None
-    second = PlazbotAccount(config.plazbot.base_url, SecretStr(SECOND_KEY), "ws-sandbox-2", "second")
+    first = config.first("plazbot")
+    assert first is not None
+    second = Account("plazbot", "second", first.base_url, SecretStr(SECOND_KEY), "ws-sandbox-2")
     return replace(config, accounts=(*config.accounts, second))
 
 
@@ -101,13 +102,14 @@ def test_the_config_file_names_accounts_and_tokens(config_file: Path) -> None:
     config = load_config(str(config_file))
     assert [a.name for a in config.accounts] == ["acme-wa", "beta-hl"]
     acme, beta = config.accounts
-    assert isinstance(acme, PlazbotAccount) and isinstance(beta, LeadConnectorAccount)
-    assert (acme.base_url, acme.workspace_id, acme.api_key.get_secret_value()) == (
+    assert (acme.family, beta.family) == ("plazbot", "leadconnector")
+    assert (acme.secret_source, beta.secret_source) == ("ACME_KEY", "BETA_TOKEN")
+    assert (acme.base_url, acme.target, acme.secret.get_secret_value()) == (
         "https://api.wabotify.com",
         "ws-acme",
         "pk-acme-0123456789",
     )
-    assert (beta.base_url, beta.location_id, beta.pipeline_id) == (
+    assert (beta.base_url, beta.target, beta.option("pipeline_id")) == (
         "https://services.leadconnectorhq.com",
         "loc-beta",
         "pipe-beta",
@@ -195,7 +197,7 @@ def test_a_bad_journal_url_is_refused_without_echoing_it(
 
 
 def test_journal_passwords_are_redacted_and_scrubbed() -> None:
-    from server.journal import redacted
+    from opportunity_mcp.journal import redacted
 
     assert redacted("postgresql://u:hunter2@db:5432/x") == "postgresql://u:***@db:5432/x"
     assert "hunter2" not in redacted("postgresql://u@db/x?password=hunter2&sslmode=require")

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
-from server.app import build_server
-from server.config import ServerConfig
-from server.prompts import load
+from opportunity_mcp.app import build_server
+from opportunity_mcp.config import ServerConfig
+from opportunity_mcp.prompts import load
 from tests.npm_tools import MCPB, ROOT, npx
 
 pytestmark = pytest.mark.anyio
@@ -53,7 +53,7 @@ def test_user_config_reaches_the_server_under_its_variable_names() -> None:
     assert {k for k, v in user_config.items() if v.get("sensitive")} == {"plazbot_api_key", "leadconnector_token"}
     for choice in ("https://api.plazbot.com", "https://api.wabotify.com", "https://apieu.wabotify.com"):
         assert choice in user_config["plazbot_base_url"]["description"]
-    assert MANIFEST["version"] == __import__("server").__version__
+    assert MANIFEST["version"] == __import__("opportunity_mcp").__version__
 
 
 async def test_mcpb_validates_packs_and_the_bundle_starts(tmp_path: Path) -> None:
@@ -65,7 +65,11 @@ async def test_mcpb_validates_packs_and_the_bundle_starts(tmp_path: Path) -> Non
     unpacked = tmp_path / "unpacked"
     with zipfile.ZipFile(bundle) as archive:
         names = archive.namelist()
-        assert "manifest.json" in names and "server/main.py" in names and "prompts/capture_deal.txt" in names
+        assert (
+            "manifest.json" in names
+            and "server/opportunity_mcp/cli.py" in names
+            and "prompts/capture_deal.txt" in names
+        )
         assert not [n for n in names if n.startswith((".venv/", "tests/", ".git/"))]
         archive.extractall(unpacked)
     config = MANIFEST["server"]["mcp_config"]

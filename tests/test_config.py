@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from server.config import CRM_VARIABLES, ConfigError, load_config
+from opportunity_mcp.config import CRM_VARIABLES, ConfigError, load_config
 from tests.conftest import CANARY_KEY
 
 ALL_VARS = (*CRM_VARIABLES, "OPPORTUNITY_MCP_HTTP_TIMEOUT")
@@ -25,9 +25,11 @@ def test_plazbot_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLAZBOT_WORKSPACE_ID", "ws-1")
     monkeypatch.setenv("PLAZBOT_BASE_URL", "https://apieu.wabotify.com/")
     config = load_config()
-    assert config.leadconnector is None and config.plazbot is not None
-    assert config.plazbot.base_url == "https://apieu.wabotify.com"
-    assert config.plazbot.workspace_id == "ws-1"
+    plazbot = config.first("plazbot")
+    assert config.first("leadconnector") is None and plazbot is not None
+    assert plazbot.base_url == "https://apieu.wabotify.com"
+    assert plazbot.target == "ws-1"
+    assert plazbot.secret_source == "PLAZBOT_API_KEY"
     assert CANARY_KEY not in repr(config)
     assert config.secrets() == (CANARY_KEY,)
 
@@ -36,9 +38,10 @@ def test_leadconnector_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEADCONNECTOR_TOKEN", "pit-x")
     monkeypatch.setenv("LEADCONNECTOR_LOCATION_ID", "loc-1")
     config = load_config()
-    assert config.plazbot is None and config.leadconnector is not None
-    assert config.leadconnector.base_url == "https://services.leadconnectorhq.com"
-    assert config.leadconnector.pipeline_id is None
+    lc = config.first("leadconnector")
+    assert config.first("plazbot") is None and lc is not None
+    assert lc.base_url == "https://services.leadconnectorhq.com"
+    assert lc.option("pipeline_id") is None
 
 
 @pytest.mark.parametrize(
@@ -66,7 +69,12 @@ def test_unusable_configuration_names_the_variable(
 def test_the_command_refuses_to_start_without_a_crm() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ALL_VARS}
     done = subprocess.run(
-        [sys.executable, "-m", "server"], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        [sys.executable, "-m", "opportunity_mcp"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 2
     assert done.stdout == ""
@@ -103,4 +111,5 @@ def test_secrets_are_trimmed_and_loopback_http_is_allowed(monkeypatch: pytest.Mo
     monkeypatch.setenv("PLAZBOT_WORKSPACE_ID", "w")
     monkeypatch.setenv("PLAZBOT_BASE_URL", "http://127.0.0.1:8766")
     config = load_config()
-    assert config.plazbot is not None and config.plazbot.api_key.get_secret_value() == CANARY_KEY
+    plazbot = config.first("plazbot")
+    assert plazbot is not None and plazbot.secret.get_secret_value() == CANARY_KEY

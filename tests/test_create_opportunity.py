@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from server.sandbox import PLAZBOT_WORKSPACE, SandboxState
+from opportunity_mcp.sandbox import PLAZBOT_WORKSPACE, SandboxState
 from tests.conftest import CANARY_KEY, assert_clean, text_of
 
 pytestmark = pytest.mark.anyio

@@ -1,24 +1,26 @@
-"""Bearer tokens over HTTP, against a real server process: 401 with WWW-Authenticate without a good
-token, and a token that may write to one account refused (nothing sent) when it names another."""
+"""Bearer tokens over HTTP, through the HTTP app in memory (and once against a real process): 401 with
+WWW-Authenticate without a good token, and a token that may write to one account refused (nothing
+sent) when it names another."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
 
-from server.sandbox import LC_LOCATION, LC_PIPELINE, PLAZBOT_WORKSPACE, SandboxServer, SandboxState
-from tests.conftest import CANARY_KEY, CANARY_TOKEN, COMMAND, authorized_client, http_server, text_of
+from opportunity_mcp.config import ServerConfig, load_config
+from opportunity_mcp.http_app import HttpOptions
+from opportunity_mcp.sandbox import LC_LOCATION, LC_PIPELINE, PLAZBOT_WORKSPACE, SandboxServer, SandboxState
+from tests.asgi import PING, mcp_client, raw, serving
+from tests.conftest import CANARY_KEY, CANARY_TOKEN, COMMAND, http_server, text_of
 
 pytestmark = pytest.mark.anyio
 FLEET = "omcp_fleet-token-for-plazbot-only-0123"
 OPS = "omcp_ops-token-for-every-account-0123"
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
-PING = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
 DEAL = {"name": "Plan anual", "description": "Premium", "amount": 1200}
 
 
@@ -49,54 +51,68 @@ def env(sandbox_server: SandboxServer, sandbox: SandboxState, tmp_path: Path) ->
 
 
 @pytest.fixture
-def server(env: dict[str, str]) -> Iterator[tuple[str, str]]:
-    with http_server(env=env) as (base, banner):
-        yield f"{base}/mcp", banner
+def app_config(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> ServerConfig:
+    """The config a process would load from that environment and file."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return load_config()
 
 
-def test_no_token_or_a_wrong_one_gets_401_with_www_authenticate(server: tuple[str, str]) -> None:
-    url, banner = server
-    assert "bearer tokens (2)" in banner and FLEET not in banner and OPS not in banner
-    for auth in ({}, {"Authorization": "Bearer omcp_not-a-token"}, {"Authorization": f"Basic {FLEET}"}):
-        answer = httpx2.post(url, headers={**HEADERS, **auth}, content=PING, timeout=10)
-        assert answer.status_code == 401
-        assert answer.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
-        assert FLEET not in answer.text
-    good = httpx2.post(url, headers={**HEADERS, "Authorization": f"Bearer {FLEET}"}, content=PING, timeout=10)
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_no_token_or_a_wrong_one_gets_401_with_www_authenticate(app_config: ServerConfig) -> None:
+    async with serving(app_config, HttpOptions(grants=app_config.tokens)) as transport, raw(transport) as http:
+        for auth in ({}, {"Authorization": "Bearer omcp_not-a-token"}, {"Authorization": f"Basic {FLEET}"}):
+            answer = await http.post("/mcp", headers={**HEADERS, **auth}, content=PING)
+            assert answer.status_code == 401
+            assert answer.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+            assert FLEET not in answer.text
+        good = await http.post("/mcp", headers={**HEADERS, **_bearer(FLEET)}, content=PING)
     assert good.status_code == 200
 
 
-async def test_a_token_writes_only_where_it_is_allowed(server: tuple[str, str], sandbox: SandboxState) -> None:
-    url, _ = server
-    async with authorized_client(url, {"Authorization": f"Bearer {FLEET}"}) as fleet:
-        allowed = await fleet.call_tool("create_opportunity", DEAL)  # its one workspace: no need to name it
-        other = await fleet.call_tool("create_opportunity", {**DEAL, "workspaceId": "ws-sandbox-2"})
-        upsert = await fleet.call_tool("upsert_opportunity", {"name": "x"})
-    assert not allowed.is_error and allowed.structured_content
-    assert allowed.structured_content["account"] == PLAZBOT_WORKSPACE
-    assert other.is_error
-    assert text_of(other).endswith(
-        "Not allowed: workspaceId: not a workspace this connection may write to (allowed: ws-sandbox); "
-        "nothing was sent."
-    )
-    assert upsert.is_error and "may not write to any location of this CRM" in text_of(upsert)
-    assert len(sandbox.requests_to("plazbot.create")) == 1 and sandbox.requests_to("lc.upsert") == []
+async def test_a_token_writes_only_where_it_is_allowed(app_config: ServerConfig, sandbox: SandboxState) -> None:
+    async with serving(app_config, HttpOptions(grants=app_config.tokens)) as transport:
+        async with mcp_client(transport, _bearer(FLEET)) as fleet:
+            allowed = await fleet.call_tool("create_opportunity", DEAL)  # its one workspace: no need to name it
+            other = await fleet.call_tool("create_opportunity", {**DEAL, "workspaceId": "ws-sandbox-2"})
+            upsert = await fleet.call_tool("upsert_opportunity", {"name": "x"})
+        assert not allowed.is_error and allowed.structured_content
+        assert allowed.structured_content["account"] == PLAZBOT_WORKSPACE
+        assert other.is_error
+        assert text_of(other).endswith(
+            "Not allowed: workspaceId: not a workspace this connection may write to (allowed: ws-sandbox); "
+            "nothing was sent."
+        )
+        assert upsert.is_error and "may not write to any location of this CRM" in text_of(upsert)
+        assert len(sandbox.requests_to("plazbot.create")) == 1 and sandbox.requests_to("lc.upsert") == []
 
-    async with authorized_client(url, {"Authorization": f"Bearer {OPS}"}) as ops:
-        ambiguous = await ops.call_tool("create_opportunity", DEAL)
-        named = await ops.call_tool("create_opportunity", {**DEAL, "workspaceId": "ws-sandbox-2"})
-        upserted = await ops.call_tool("upsert_opportunity", {"name": "x"})
-    assert ambiguous.is_error and "workspaceId: required, since you may write to several" in text_of(ambiguous)
-    assert named.structured_content and named.structured_content["account"] == "ws-sandbox-2"
-    assert not upserted.is_error
+        async with mcp_client(transport, _bearer(OPS)) as ops:
+            ambiguous = await ops.call_tool("create_opportunity", DEAL)
+            named = await ops.call_tool("create_opportunity", {**DEAL, "workspaceId": "ws-sandbox-2"})
+            upserted = await ops.call_tool("upsert_opportunity", {"name": "x"})
+        assert ambiguous.is_error and "workspaceId: required, since you may write to several" in text_of(ambiguous)
+        assert named.structured_content and named.structured_content["account"] == "ws-sandbox-2"
+        assert not upserted.is_error
 
-    # The journal resource shows a token the writes of its own accounts only.
-    async with authorized_client(url, {"Authorization": f"Bearer {FLEET}"}) as fleet:
-        seen = (await fleet.read_resource("journal://recent")).contents[0].text  # type: ignore[union-attr]
-    async with authorized_client(url, {"Authorization": f"Bearer {OPS}"}) as ops:
-        everything = (await ops.read_resource("journal://recent")).contents[0].text  # type: ignore[union-attr]
+        # The journal resource shows a token the writes of its own accounts only.
+        async with mcp_client(transport, _bearer(FLEET)) as fleet:
+            seen = (await fleet.read_resource("journal://recent")).contents[0].text  # type: ignore[union-attr]
+        async with mcp_client(transport, _bearer(OPS)) as ops:
+            everything = (await ops.read_resource("journal://recent")).contents[0].text  # type: ignore[union-attr]
     assert "create_opportunity ws-sandbox done" in seen and "ws-sandbox-2" not in seen and "loc-sandbox" not in seen
     assert "ws-sandbox-2" in everything and "loc-sandbox" in everything
+
+
+def test_a_real_process_asks_for_the_token_it_was_given(env: dict[str, str]) -> None:
+    """End to end: the command serves HTTP with the config file's tokens."""
+    with http_server(env=env) as (base, banner):
+        assert "bearer tokens (2)" in banner and FLEET not in banner and OPS not in banner
+        refused = httpx2.post(f"{base}/mcp", headers=HEADERS, content=PING, timeout=10)
+        good = httpx2.post(f"{base}/mcp", headers={**HEADERS, **_bearer(OPS)}, content=PING, timeout=10)
+    assert (refused.status_code, good.status_code) == (401, 200)
 
 
 def test_no_auth_is_for_loopback_only(env: dict[str, str]) -> None:

@@ -1,5 +1,6 @@
 """The HTTP transport guarding itself: a health probe, a body size limit, Host checks that stay on
-off loopback, and a graceful stop that lets an in-flight write finish."""
+off loopback (through the HTTP app in memory), and, against real processes, the refusal to start off
+loopback without allowed hosts and a graceful stop that lets an in-flight write finish."""
 
 from __future__ import annotations
 
@@ -8,21 +9,24 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import anyio
 import httpx2
+import pytest
 
+from opportunity_mcp import __version__
+from opportunity_mcp.config import ConfigError, HttpSettings, ServerConfig, TokenGrant, token_digest
+from opportunity_mcp.http_app import HttpOptions, build_http_app
+from opportunity_mcp.journal import open_journal
+from opportunity_mcp.tools import TOOLS
+from tests.asgi import MCP_HEADERS, PING, raw, serving
 from tests.conftest import COMMAND, bearer, http_server
 
-MCP_HEADERS = {
-    "Content-Type": "application/json",
-    "Accept": "application/json, text/event-stream",
-    "MCP-Protocol-Version": "2025-11-25",
-}
-PING = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
+pytestmark = pytest.mark.anyio
+
+TOKEN = "omcp_guard-test-token-0123456789"
 
 
 def _exited(pid: int) -> bool:
@@ -33,20 +37,25 @@ def _exited(pid: int) -> bool:
         return True
 
 
-def test_healthz_and_the_body_limit() -> None:
-    with http_server("--sandbox") as (base, banner):
-        health = httpx2.get(f"{base}/healthz", timeout=10).json()  # probes need no token
+async def test_healthz_and_the_body_limit(config: ServerConfig) -> None:
+    grant = TokenGrant("t", token_digest(TOKEN), frozenset({"*"}))
+    async with serving(config, HttpOptions(grants=(grant,))) as transport, raw(transport) as http:
+        health = (await http.get("/healthz")).json()  # probes need no token
         big = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": "x" * 300_000}})
-        headers = {**MCP_HEADERS, **bearer(banner)}
-        too_big = httpx2.post(f"{base}/mcp", headers=headers, content=big, timeout=10)
-        small = httpx2.post(f"{base}/mcp", headers=headers, content=PING, timeout=10)
-    assert health == {
-        "ok": True,
-        "version": "0.1.0",
-        "tools": ["create_opportunity", "update_opportunity_field", "upsert_opportunity"],
-    }
+        headers = {**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"}
+        too_big = await http.post("/mcp", headers=headers, content=big)
+        small = await http.post("/mcp", headers=headers, content=PING)
+    assert health == {"ok": True, "version": __version__, "tools": [spec.name for spec in TOOLS]}
     assert too_big.status_code == 413
     assert small.status_code == 200
+
+
+async def test_healthz_says_503_when_the_journal_cannot_be_read(config: ServerConfig) -> None:
+    journal = open_journal(config.journal)
+    async with serving(config, journal=journal) as transport, raw(transport) as http:
+        journal.close()  # what a lost database looks like to a probe
+        answer = await http.get("/healthz")
+    assert answer.status_code == 503 and answer.json() == {"ok": False, "journal": "unreadable"}
 
 
 def test_off_loopback_it_will_not_start_without_allowed_hosts() -> None:
@@ -63,17 +72,19 @@ def test_off_loopback_it_will_not_start_without_allowed_hosts() -> None:
     assert "set OPPORTUNITY_MCP_ALLOWED_HOSTS" in done.stderr
 
 
-def test_off_loopback_host_checks_stay_on() -> None:
-    env = {**os.environ, "OPPORTUNITY_MCP_ALLOWED_HOSTS": "crm-bot.internal,crm-bot.internal:*"}
-    with http_server("--sandbox", env=env, host="127.0.0.2") as (base, banner):
-        port = base.rsplit(":", 1)[1]
-        headers = {**MCP_HEADERS, **bearer(banner)}
-        allowed = httpx2.post(
-            f"{base}/mcp", headers={**headers, "Host": f"crm-bot.internal:{port}"}, content=PING, timeout=10
-        )
-        foreign = httpx2.post(f"{base}/mcp", headers={**headers, "Host": "evil.example"}, content=PING, timeout=10)
+async def test_off_loopback_host_checks_stay_on(config: ServerConfig) -> None:
+    settings = HttpSettings(OPPORTUNITY_MCP_ALLOWED_HOSTS="crm-bot.internal,crm-bot.internal:*")
+    options = HttpOptions(host="10.1.2.3", settings=settings)
+    async with serving(config, options) as transport, raw(transport) as http:
+        allowed = await http.post("/mcp", headers={**MCP_HEADERS, "Host": "crm-bot.internal:8765"}, content=PING)
+        foreign = await http.post("/mcp", headers={**MCP_HEADERS, "Host": "evil.example"}, content=PING)
     assert allowed.status_code == 200
     assert foreign.status_code in (403, 421)
+
+
+def test_off_loopback_the_app_is_not_built_without_allowed_hosts(config: ServerConfig) -> None:
+    with pytest.raises(ConfigError, match="set OPPORTUNITY_MCP_ALLOWED_HOSTS"):
+        build_http_app(config, open_journal(":memory:"), HttpOptions(host="10.1.2.3", settings=HttpSettings()))
 
 
 def test_sigterm_lets_an_in_flight_write_finish(tmp_path: Path) -> None:
@@ -120,4 +131,3 @@ def test_sigterm_lets_an_in_flight_write_finish(tmp_path: Path) -> None:
 
     with sqlite3.connect(journal) as db:
         assert db.execute("SELECT outcome FROM writes").fetchall() == [("done",)]
-    assert sys.executable

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from server.sandbox import LC_LOCATION, LC_PIPELINE, PLAZBOT_WORKSPACE, SandboxServer, SandboxState
+from opportunity_mcp.sandbox import LC_LOCATION, LC_PIPELINE, PLAZBOT_WORKSPACE, SandboxServer, SandboxState
 from tests.conftest import CANARY_KEY, CANARY_TOKEN, http_server
 from tests.npm_tools import INSPECTOR, npx
 

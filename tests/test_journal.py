@@ -12,9 +12,9 @@ import anyio
 import pytest
 from mcp import Client
 
-from server.config import ServerConfig
-from server.journal import is_postgres, open_journal
-from server.sandbox import Fault, SandboxServer, SandboxState
+from opportunity_mcp.config import ServerConfig
+from opportunity_mcp.journal import is_postgres, open_journal
+from opportunity_mcp.sandbox import Fault, SandboxServer, SandboxState
 from tests.conftest import CANARY_KEY, CANARY_TOKEN, canary_config, text_of
 
 pytestmark = pytest.mark.anyio
@@ -117,7 +117,7 @@ async def test_journal_command_prints_a_table(config: ServerConfig) -> None:
     await journal.finish(claim.row_id, "done", status=200, opportunity_id="opp-9", code="OPP-2026-0009")
     journal.close()
     done = await anyio.run_process(
-        [sys.executable, "-m", "server", "journal"],
+        [sys.executable, "-m", "opportunity_mcp", "journal"],
         env={**os.environ, "OPPORTUNITY_MCP_JOURNAL": config.journal},
         check=False,
     )
@@ -149,7 +149,7 @@ async def test_a_repeat_sent_while_the_first_is_in_flight_waits_for_its_answer(
     config: ServerConfig, sandbox: SandboxState, key: str | None
 ) -> None:
     """Two clients (as two replicas sharing the journal would) send the same create at once."""
-    from server.app import build_server
+    from opportunity_mcp.app import build_server
 
     sandbox.inject(Fault(route="plazbot.create", delay=0.4))
     arguments = {**DEAL, **({"idempotencyKey": key} if key else {})}

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from server.journal import Journal, is_postgres, open_journal
+from opportunity_mcp.journal import Journal, is_postgres, open_journal, redacted
 
 pytestmark = pytest.mark.anyio
 CREATE: dict[str, Any] = {"tool": "create_opportunity", "account": "ws", "args_fp": "a"}
@@ -107,7 +107,9 @@ def test_the_backend_is_chosen_by_the_target(journal_target: str) -> None:
     store = open_journal(journal_target)
     try:
         assert type(store).__name__ == ("PostgresJournal" if is_postgres(journal_target) else "SqliteJournal")
-        assert "@" not in store.where or ":***@" in store.where or "postgres@" in store.where
+        # People read `where`: the path or URL they configured, never with a password in it.
+        assert store.where == redacted(journal_target)
+        assert store.where.rstrip("/").split("/")[-1] == journal_target.rstrip("/").split("/")[-1].split("?")[0]
     finally:
         store.close()
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from server.app import build_server
-from server.config import ServerConfig
-from server.sandbox import Fault, SandboxState
+from opportunity_mcp.app import build_server
+from opportunity_mcp.config import ServerConfig
+from opportunity_mcp.sandbox import Fault, SandboxState
 from tests.conftest import text_of
 
 pytestmark = pytest.mark.anyio
@@ -64,7 +64,7 @@ async def test_the_call_budget_bounds_a_hanging_crm(config: ServerConfig, sandbo
 CLAIM = """
 import sys
 import anyio
-from server.journal import open_journal
+from opportunity_mcp.journal import open_journal
 journal = open_journal(sys.argv[1])
 claim = anyio.run(lambda: journal.claim(tool="create_opportunity", account="ws", fp="same", args_fp="a",
                                         key=sys.argv[2] or None, guard=True, window=600))

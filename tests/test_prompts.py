@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from server.prompts import PromptFileError, load, parse, prompts_dir
+from opportunity_mcp.prompts import PromptFileError, load, parse, prompts_dir
 
 pytestmark = pytest.mark.anyio
 NAMES = ["capture_deal", "move_deal", "whatsapp_bot"]
@@ -59,4 +59,13 @@ def test_malformed_files_name_the_problem(tmp_path: Path) -> None:
     bad.write_text("name: x\ntitle: t\ndescription: d\n---\n${arguments.a}\n")
     with pytest.raises(PromptFileError, match="do not match arguments"):
         parse(bad)
-    assert prompts_dir().name == "prompts"
+
+
+def test_a_checkout_reads_the_top_level_folder_and_the_override_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert prompts_dir() == Path(__file__).resolve().parent.parent / "prompts"
+    (tmp_path / "only.txt").write_text("name: only\ntitle: t\ndescription: d\n---\nHello\n")
+    monkeypatch.setenv("OPPORTUNITY_MCP_PROMPTS", str(tmp_path))
+    assert prompts_dir() == tmp_path
+    assert [p.name for p in load()] == ["only"]

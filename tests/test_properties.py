@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from mcp import Client
 from pydantic import BaseModel, ValidationError
 
-from server.app import build_server
-from server.config import ServerConfig
-from server.models import CreateOpportunityArgs, UpdateOpportunityFieldArgs, UpsertOpportunityArgs
-from server.sandbox import SandboxState
+from opportunity_mcp.app import build_server
+from opportunity_mcp.config import ServerConfig
+from opportunity_mcp.models import CreateOpportunityArgs, UpdateOpportunityFieldArgs, UpsertOpportunityArgs
+from opportunity_mcp.sandbox import SandboxState
 from tests.conftest import assert_clean, text_of
 
 ANY_JSON = st.recursive(

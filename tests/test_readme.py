@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx2
 
-from server.config import CRM_VARIABLES
+from opportunity_mcp.config import CRM_VARIABLES
 from tests.conftest import http_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +72,7 @@ def test_the_http_example_works() -> None:
 
 
 def test_the_config_file_example_loads(tmp_path: Path, monkeypatch: Any) -> None:
-    from server.config import load_config
+    from opportunity_mcp.config import load_config
 
     (block,) = [body for lang, body in BLOCKS if lang == "toml"]
     for name in re.findall(r'(?:secret_env|env) = "(\w+)"', block):

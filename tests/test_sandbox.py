@@ -10,7 +10,7 @@ import time
 import httpx2
 import pytest
 
-from server.sandbox import PLAZBOT_WORKSPACE, Options, SandboxServer, SandboxState
+from opportunity_mcp.sandbox import PLAZBOT_WORKSPACE, Options, SandboxServer, SandboxState
 from tests.conftest import CANARY_KEY, CANARY_TOKEN
 
 PLAZBOT = {"Authorization": f"Bearer {CANARY_KEY}", "x-workspace-id": PLAZBOT_WORKSPACE}
@@ -98,7 +98,7 @@ def test_sandbox_runs_on_its_own() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "sandbox", "--port", str(port)],
+        [sys.executable, "-m", "opportunity_mcp", "sandbox", "--port", str(port)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

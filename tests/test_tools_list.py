@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from server.app import build_server
-from server.config import ServerConfig
+from opportunity_mcp.app import build_server
+from opportunity_mcp.config import ServerConfig
+from opportunity_mcp.crm.families import FAMILIES
+from opportunity_mcp.tools import TOOLS
 
 pytestmark = pytest.mark.anyio
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
@@ -37,12 +39,20 @@ async def test_tools_list_matches_the_snapshot(config: ServerConfig, mode: str) 
 
 
 async def test_only_the_configured_crms_tools_are_listed(config: ServerConfig) -> None:
-    plazbot_only = [t["name"] for t in await _listed(replace(config, accounts=config.plazbot_accounts))]
-    lc_only = [t["name"] for t in await _listed(replace(config, accounts=config.leadconnector_accounts))]
-    both = [t["name"] for t in await _listed(config)]
-    assert plazbot_only == ["create_opportunity", "update_opportunity_field"]
-    assert lc_only == ["upsert_opportunity"]
-    assert both == ["create_opportunity", "update_opportunity_field", "upsert_opportunity"]
+    for family in FAMILIES:
+        alone = replace(config, accounts=config.accounts_of(family))
+        listed = [t["name"] for t in await _listed(alone)]
+        assert listed == [spec.name for spec in TOOLS if spec.family == family]
+        assert listed  # every family has its tools
+    assert [t["name"] for t in await _listed(config)] == [spec.name for spec in TOOLS]
+
+
+def test_every_declared_tool_is_listed_in_the_snapshot() -> None:
+    snapshot = json.loads(SNAPSHOT.read_text())
+    assert [t["name"] for t in snapshot] == [spec.name for spec in TOOLS]
+    for spec, listed in zip(TOOLS, snapshot, strict=True):
+        assert listed["annotations"]["idempotentHint"] is spec.idempotent
+        assert listed["description"] == spec.description and listed["title"] == spec.title
 
 
 async def test_annotations_are_honest(config: ServerConfig) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from server.sandbox import PLAZBOT_WORKSPACE, SandboxState
+from opportunity_mcp.sandbox import PLAZBOT_WORKSPACE, SandboxState
 from tests.conftest import CANARY_KEY, text_of
 
 pytestmark = pytest.mark.anyio
@@ -117,7 +117,12 @@ async def test_unknown_opportunity_is_a_not_found_error(client: Client, sandbox:
         ({"field": "name", "value": "x", "customFieldName": "y"}, "customFieldName: only allowed when field"),
         ({"field": "name", "value": ""}, "value: for name, must be text of 1 to 200 characters"),
         ({"field": "name"}, "value: required"),
-        ({"field": "name", "value": False}, "value: must be a number, not true/false"),
+        ({"field": "name", "value": False}, "value: must be text or a number, not true/false"),
+        (
+            {"field": "amount", "value": [1]},
+            "Invalid arguments: value: must be text or a number (one value, not a list",
+        ),
+        ({"field": "name", "value": {"a": 1}}, "value: must be text or a number (one value, not a list or an object)"),
     ],
 )
 async def test_invalid_updates_are_refused_before_any_request(
@@ -126,6 +131,8 @@ async def test_invalid_updates_are_refused_before_any_request(
     result = await client.call_tool("update_opportunity_field", {"opportunityId": "opp-1", **arguments})
     assert result.is_error
     assert expected in text_of(result)
+    problems = text_of(result).split("Invalid arguments: ", 1)[-1]
+    assert len([p for p in problems.split("; ") if p.split(":")[0].isidentifier()]) == 1  # one problem, one line
     assert sandbox.requests == []
 
 
@@ -135,7 +142,7 @@ async def test_an_answer_without_the_field_is_verified_by_reading_back(
 ) -> None:
     import json
 
-    from server.sandbox import Fault
+    from opportunity_mcp.sandbox import Fault
 
     opp_id = await _create(client)
     sandbox.options.plazbot_get_shape = get_shape  # type: ignore[assignment]
@@ -153,7 +160,7 @@ async def test_an_answer_without_the_field_is_verified_by_reading_back(
 async def test_reading_back_catches_an_ok_that_changed_nothing(client: Client, sandbox: SandboxState) -> None:
     import json
 
-    from server.sandbox import Fault
+    from opportunity_mcp.sandbox import Fault
 
     opp_id = await _create(client)
     terse = {"success": True, "code": 200, "errorCode": None, "message": "ok", "data": {"id": opp_id}}

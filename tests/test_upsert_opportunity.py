@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from server.app import build_server
-from server.config import ServerConfig
-from server.sandbox import LC_LOCATION, LC_PIPELINE, SandboxState
-from server.sandbox.leadconnector import SHAPES
+from opportunity_mcp.app import build_server
+from opportunity_mcp.config import ServerConfig
+from opportunity_mcp.sandbox import LC_LOCATION, LC_PIPELINE, SandboxState
+from opportunity_mcp.sandbox.leadconnector import SHAPES
 from tests.conftest import CANARY_TOKEN, text_of
 
 pytestmark = pytest.mark.anyio
@@ -180,8 +180,9 @@ async def test_without_a_configured_pipeline_the_argument_is_required(
 ) -> None:
     from dataclasses import replace
 
-    assert config.leadconnector is not None
-    no_pipeline = replace(config, accounts=(*config.plazbot_accounts, replace(config.leadconnector, pipeline_id=None)))
+    lc = config.first("leadconnector")
+    assert lc is not None
+    no_pipeline = replace(config, accounts=(*config.accounts_of("plazbot"), replace(lc, options=())))
     async with Client(build_server(no_pipeline), mode="legacy") as client:
         refused = await client.call_tool("upsert_opportunity", {"name": "x"})
         accepted = await client.call_tool("upsert_opportunity", {"name": "x", "pipelineId": LC_PIPELINE})
@@ -244,7 +245,7 @@ async def test_an_unknown_id_is_refused_before_any_write(client: Client, sandbox
 async def test_without_read_scope_the_configured_pipeline_is_sent_and_said(
     client: Client, sandbox: SandboxState
 ) -> None:
-    from server.sandbox import Fault
+    from opportunity_mcp.sandbox import Fault
 
     created = await client.call_tool("upsert_opportunity", {"name": "Sin lectura"})
     assert created.structured_content is not None

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from server.app import build_server
-from server.config import ServerConfig
-from server.sandbox import Fault, SandboxState
+from opportunity_mcp.app import build_server
+from opportunity_mcp.config import ServerConfig
+from opportunity_mcp.sandbox import Fault, SandboxState
 from tests.conftest import CANARY_KEY, CANARY_TOKEN, assert_clean, text_of
 
 pytestmark = pytest.mark.anyio

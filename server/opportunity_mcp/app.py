@@ -1,0 +1,139 @@
+"""The app factory: the MCPServer of a config (tools of the configured CRMs, prompts, the journal
+resource), and the lifespan that holds one pooled HTTP client per CRM base URL for the life of the
+process (or of the HTTP session manager). The HTTP application around it is `http_app`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import httpx2
+from mcp.server import MCPServer
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.settings import AuthSettings
+from pydantic import AnyHttpUrl
+
+from opportunity_mcp import __version__
+from opportunity_mcp.config import ServerConfig
+from opportunity_mcp.crm.base import Wiring
+from opportunity_mcp.crm.families import FAMILIES
+from opportunity_mcp.crm.http import make_http_client
+from opportunity_mcp.crm.policy import RateLimiter
+from opportunity_mcp.journal import Journal, Row
+from opportunity_mcp.journal import open_journal as open_store
+from opportunity_mcp.prompts import as_mcp, load
+from opportunity_mcp.tools import build_tools
+from opportunity_mcp.tools.access import State
+
+INSTRUCTIONS = (
+    "Writes CRM opportunities (deals). Use ids the user or a lookup gave you, never invented ones. "
+    "Pass the id of the message that asked for a write as idempotencyKey: a repeat then returns the first "
+    "result instead of a second deal, and so does an identical create. When a result says the outcome is "
+    "unknown, check the CRM before calling again."
+)
+
+
+def open_journal(config: ServerConfig) -> Journal:
+    return open_store(config.journal)
+
+
+def journal_lines(rows: list[Row]) -> str:
+    """Recent writes, newest first, one compact line each (for the agent and the terminal)."""
+    out = []
+    for row in rows:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row.at))
+        what = " ".join(x for x in (row.code, f"id {row.opportunity_id}" if row.opportunity_id else None) if x)
+        status = f" HTTP {row.status}" if row.status else ""
+        key = f" key {row.idem_key}" if row.idem_key else ""
+        out.append(
+            f"{stamp} {row.tool} {row.account} {row.outcome}{status} {what}{key} "
+            f"{row.latency_ms or 0} ms {row.requests} req".replace("  ", " ")
+        )
+    return "\n".join(out) if out else "No writes yet."
+
+
+def build_server(
+    config: ServerConfig,
+    journal: Journal | None = None,
+    *,
+    tokens: TokenVerifier | None = None,
+    url: str = "http://127.0.0.1",
+) -> MCPServer[State]:
+    """The server for `config`, with the tools of its CRM families. A `journal` passed in is
+    the caller's to close; otherwise each run of the server opens the configured one and closes it.
+    With `tokens`, HTTP calls need a bearer token and write only to the accounts it allows; `url` is
+    where the server is reached (the SDK's auth settings want it)."""
+    current: list[Journal] = [journal] if journal is not None else []
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[State]) -> AsyncIterator[State]:
+        store = journal or open_journal(config)
+        current[:] = [store]
+        try:
+            async with AsyncExitStack() as stack:
+                # One pooled HTTP client per base URL, shared by the accounts that live there.
+                pools: dict[str, httpx2.AsyncClient] = {}
+                for account in config.accounts:
+                    if account.base_url not in pools:
+                        pools[account.base_url] = await stack.enter_async_context(
+                            make_http_client(account.base_url, config.http_timeout)
+                        )
+                # One limiter for every location: LeadConnector counts requests per location.
+                limiter = RateLimiter(config.rate_limit, config.rate_window)
+                yield State(
+                    clients=tuple(
+                        FAMILIES[a.family].connect(a, Wiring(pools[a.base_url], limiter, store))
+                        for a in config.accounts
+                    ),
+                    journal=store,
+                    secrets=config.secrets(),
+                    call_budget=config.call_budget,
+                    duplicate_window=config.duplicate_window,
+                    open_access=tokens is None,
+                )
+        finally:
+            if journal is None:
+                store.close()
+
+    auth = (
+        None
+        if tokens is None
+        # Static tokens, no authorization server: nothing to advertise as resource metadata.
+        else AuthSettings(issuer_url=AnyHttpUrl(url), resource_server_url=None)
+    )
+    server: MCPServer[State] = MCPServer(
+        "opportunity-mcp",
+        title="Opportunity MCP",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        tools=build_tools(config.families()),
+        lifespan=lifespan,
+        auth=auth,
+        token_verifier=tokens,
+    )
+
+    for prompt in load():
+        server.add_prompt(as_mcp(prompt))
+
+    @server.resource(
+        "journal://recent",
+        name="recent-writes",
+        title="Recent writes",
+        description="The last 20 writes, newest first: tool, account, outcome, opportunity, latency.",
+        mime_type="text/plain",
+    )
+    async def recent_writes() -> str:
+        if not current:
+            return "No writes yet."
+        rows = await current[0].recent(20 if tokens is None else 200)
+        if tokens is not None:
+            # A token sees the writes of the accounts it may write to, nobody else's.
+            token = get_access_token()
+            scopes = set(token.scopes) if token else set()
+            mine = {a.target for a in config.accounts if "*" in scopes or a.name in scopes}
+            rows = [row for row in rows if row.account in mine][:20]
+        return journal_lines(rows)
+
+    return server

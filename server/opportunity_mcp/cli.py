@@ -1,0 +1,157 @@
+"""Command line: parse, then dispatch. Also the MCP Bundle entry point.
+
+    opportunity-mcp [--transport stdio|http] [--host 127.0.0.1] [--port 8765] [--config FILE]
+                    [--no-auth] [--sse] [--sandbox]
+    opportunity-mcp sandbox [--host 127.0.0.1] [--port 8766]
+    opportunity-mcp journal [--limit 20]
+    opportunity-mcp token
+
+stdout belongs to the protocol on stdio: everything this module says goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from opportunity_mcp import __version__, logs
+from opportunity_mcp.config import ConfigError, load_config
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="opportunity-mcp",
+        description="MCP server for CRM opportunities (Plazbot / Wabotify, LeadConnector).",
+        epilog="Subcommands: 'sandbox [--host H] [--port N]' serves the sandbox CRM alone; 'journal [--limit N]' "
+        "shows recent writes; 'token' makes a bearer token for the config file.",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=("stdio", "http"),
+        default="stdio",
+        help="stdio for chat clients (default), http for streamable HTTP at /mcp",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    parser.add_argument(
+        "--sse",
+        action="store_true",
+        help="over HTTP, answer as server-sent events (with progress notifications) instead of plain JSON",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML file of accounts and HTTP bearer tokens (default: $OPPORTUNITY_MCP_CONFIG)",
+    )
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="over HTTP on loopback only, accept calls without a bearer token (local development)",
+    )
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="write to the embedded sandbox CRM instead of a real one (configures both CRMs)",
+    )
+    parser.add_argument("--version", action="version", version=f"opportunity-mcp {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    logs.configure()
+    commands = {"journal": _show_journal, "token": _new_token, "sandbox": _sandbox_alone}
+    if args[:1] and args[0] in commands:
+        return commands[args[0]](args[1:])
+    return _serve(_parser().parse_args(args))
+
+
+def _serve(opts: argparse.Namespace) -> int:
+    from opportunity_mcp.serve import Serving, serve
+
+    how = Serving(opts.transport, opts.host, opts.port, sse=opts.sse, no_auth=opts.no_auth)
+    if not opts.sandbox:
+        try:
+            config = load_config(opts.config)
+        except ConfigError as exc:
+            logs.say(f"opportunity-mcp: {exc}")
+            return 2
+        return _until_interrupted(lambda: serve(config, how))
+
+    from opportunity_mcp.sandbox import SandboxServer, sandbox_config
+    from opportunity_mcp.sandbox.board import board_routes
+
+    sandbox = SandboxServer().start()
+    try:
+        # The sandbox forgets its deals at exit, so its journal must not outlive it either.
+        journal = os.environ.get("OPPORTUNITY_MCP_JOURNAL") or _scratch_journal()
+        config = replace(sandbox_config(sandbox.url), journal=journal)
+        how = replace(how, sandbox_url=sandbox.url)
+        return _until_interrupted(lambda: serve(config, how, lambda journal: board_routes(sandbox.state, journal)))
+    finally:
+        sandbox.stop()
+
+
+def _until_interrupted(run: Callable[[], int]) -> int:
+    try:
+        return run()
+    except KeyboardInterrupt:
+        return 0
+
+
+def _scratch_journal() -> str:
+    folder = tempfile.mkdtemp(prefix="opportunity-mcp-sandbox-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return os.path.join(folder, "journal.sqlite3")
+
+
+def _sandbox_alone(argv: list[str]) -> int:
+    """`opportunity-mcp sandbox`: the sandbox CRM alone, for other processes to point at."""
+    parser = argparse.ArgumentParser(prog="opportunity-mcp sandbox", description="Serve the sandbox CRM alone.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8766)
+    opts = parser.parse_args(argv)
+    from opportunity_mcp.sandbox import serve_forever
+
+    logs.say(f"opportunity-mcp sandbox CRM on http://{opts.host}:{opts.port}")
+    serve_forever(opts.host, opts.port)
+    return 0
+
+
+def _show_journal(argv: list[str]) -> int:
+    """`opportunity-mcp journal`: the recent writes as a table on the terminal."""
+    parser = argparse.ArgumentParser(prog="opportunity-mcp journal", description="Show recent writes.")
+    parser.add_argument("--limit", type=int, default=20)
+    opts = parser.parse_args(argv)
+    import anyio
+
+    from opportunity_mcp.app import journal_lines
+    from opportunity_mcp.journal import default_path, is_postgres, open_journal
+
+    path = os.environ.get("OPPORTUNITY_MCP_JOURNAL") or str(default_path())
+    if not is_postgres(path) and path != ":memory:" and not os.path.exists(path):
+        logs.say(f"opportunity-mcp: no journal at {path} yet")
+        return 1
+    journal = open_journal(path)
+    try:
+        rows = anyio.run(journal.recent, opts.limit)
+        sys.stdout.write(f"journal: {journal.where}\n{journal_lines(rows)}\n")
+    finally:
+        journal.close()
+    return 0
+
+
+def _new_token(_: list[str]) -> int:
+    """`opportunity-mcp token`: a new bearer token, and the lines that grant it in the config file."""
+    from opportunity_mcp.auth import new_token
+
+    token, digest = new_token()
+    logs.say("Give the token to the HTTP client; put its SHA-256 in the config file (the token itself is not kept):")
+    sys.stdout.write(f'token: {token}\n\n[tokens.NAME]\nsha256 = "{digest}"\naccounts = ["ACCOUNT"]\n')
+    return 0

@@ -1,0 +1,241 @@
+"""What the server is built from: its accounts (see `accounts`), the bearer tokens HTTP clients
+present, and the limits of a call, read from the environment and an optional TOML file.
+
+Secrets are `SecretStr`: their repr is masked, so a config can be logged or shown in a traceback
+without leaking an API key or token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from opportunity_mcp.accounts import CRM_VARIABLES, AccountEntry, config_help, from_environment, from_file_entry
+from opportunity_mcp.crm.base import Account
+from opportunity_mcp.crm.families import FAMILIES
+from opportunity_mcp.journal.base import journal_password
+from opportunity_mcp.values import ConfigError, first_error
+
+__all__ = ["CRM_VARIABLES", "Account", "ConfigError", "ServerConfig", "TokenGrant", "load_config"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """A bearer token HTTP clients may present, known only by its SHA-256, and the accounts it may
+    write to (by name; "*" for all)."""
+
+    name: str
+    digest: str
+    accounts: frozenset[str]
+
+    def allows(self, account: str) -> bool:
+        return "*" in self.accounts or account in self.accounts
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Settings(BaseSettings):
+    """The server-wide environment variables (exact names; empty values count as unset)."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", case_sensitive=True)
+
+    http_timeout: float = Field(15.0, gt=0, le=120, validation_alias="OPPORTUNITY_MCP_HTTP_TIMEOUT")
+    call_budget: float = Field(20.0, gt=0, le=600, validation_alias="OPPORTUNITY_MCP_CALL_BUDGET")
+    duplicate_window: float = Field(600.0, ge=0, validation_alias="OPPORTUNITY_MCP_DUPLICATE_WINDOW")
+    rate_limit: int = Field(100, ge=1, validation_alias="OPPORTUNITY_MCP_RATE_LIMIT")
+    rate_window: float = Field(10.0, gt=0, validation_alias="OPPORTUNITY_MCP_RATE_WINDOW")
+    journal: str | None = Field(None, validation_alias="OPPORTUNITY_MCP_JOURNAL")
+    config_file: str | None = Field(None, validation_alias="OPPORTUNITY_MCP_CONFIG")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """What the server is built from: the accounts it may write to (at least one), the bearer tokens
+    HTTP clients present, and the limits of a call."""
+
+    accounts: tuple[Account, ...]
+    tokens: tuple[TokenGrant, ...] = ()
+    http_timeout: float = 15.0
+    sandbox: bool = False
+    call_budget: float = 20.0
+    duplicate_window: float = 600.0
+    rate_limit: int = 100
+    rate_window: float = 10.0
+    journal: str = ""  # a SQLite path or a postgresql:// URL; "" means the default SQLite file
+    # Plain values read for tokens given by environment reference: scrubbed like any secret.
+    token_values: tuple[SecretStr, ...] = ()
+
+    def accounts_of(self, family: str) -> tuple[Account, ...]:
+        return tuple(a for a in self.accounts if a.family == family)
+
+    def first(self, family: str) -> Account | None:
+        """The first account of a family, if any."""
+        return next(iter(self.accounts_of(family)), None)
+
+    def families(self) -> frozenset[str]:
+        return frozenset(a.family for a in self.accounts)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value, so outgoing text can be scrubbed of them as a last line of defence."""
+        found = [a.secret for a in self.accounts]
+        found += self.token_values
+        if password := journal_password(self.journal):
+            found.append(SecretStr(password))
+        return tuple(v for s in found if (v := s.get_secret_value()))
+
+
+class _TokenEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    accounts: list[str] = Field(min_length=1)
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> _TokenEntry:
+        if (self.sha256 is None) == (self.env is None):
+            raise ValueError("give exactly one of sha256 (the token's SHA-256, hex) or env (a variable holding it)")
+        return self
+
+
+class _ConfigFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    accounts: dict[str, AccountEntry] = {}
+    tokens: dict[str, _TokenEntry] = {}
+
+
+def read_config_file(path: str, environ: Mapping[str, str]) -> tuple[list[Account], list[TokenGrant], list[SecretStr]]:
+    """The accounts and tokens of a TOML config file; secrets come from the variables it names."""
+    try:
+        with open(path, "rb") as handle:
+            raw = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text") from None
+    try:
+        parsed = _ConfigFile.model_validate(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {first_error(exc)}") from None
+    accounts = [from_file_entry(name, entry, environ, path) for name, entry in parsed.accounts.items()]
+    grants: list[TokenGrant] = []
+    values: list[SecretStr] = []
+    for name, token in parsed.tokens.items():
+        digest = token.sha256
+        if token.env is not None:
+            value = environ.get(token.env, "").strip()
+            if len(value) < 16:
+                raise ConfigError(f"tokens.{name}: the variable {token.env} must hold the token (16+ characters)")
+            digest = token_digest(value)
+            values.append(SecretStr(value))
+        assert digest is not None
+        grants.append(TokenGrant(name, digest, frozenset(token.accounts)))
+    return accounts, grants, values
+
+
+def load_config(path: str | None = None) -> ServerConfig:
+    """The config file (`path`, else OPPORTUNITY_MCP_CONFIG) and the environment's single accounts;
+    raise ConfigError naming what to fix when no account is usable or two would collide."""
+    try:
+        settings = Settings()
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise ConfigError(f"Invalid configuration: {first_error(exc)}") from None
+    accounts: list[Account] = []
+    grants: list[TokenGrant] = []
+    values: list[SecretStr] = []
+    path = path or settings.config_file
+    if path:
+        accounts, grants, values = read_config_file(path, os.environ)
+    for family in FAMILIES.values():
+        single = from_environment(family, os.environ)
+        if single is not None:
+            accounts.append(single)
+    if not accounts:
+        raise ConfigError("No CRM is configured.\n" + config_help())
+    if settings.journal and "://" in settings.journal:
+        check_journal_url(settings.journal)
+    _check_unique(accounts, grants)
+    return ServerConfig(
+        tuple(accounts),
+        tuple(grants),
+        settings.http_timeout,
+        call_budget=settings.call_budget,
+        duplicate_window=settings.duplicate_window,
+        rate_limit=settings.rate_limit,
+        rate_window=settings.rate_window,
+        journal=settings.journal or "",
+        token_values=tuple(values),
+    )
+
+
+def check_journal_url(url: str) -> None:
+    """A journal URL must be a PostgreSQL URL that parses (said without echoing it: it may hold a password)."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("OPPORTUNITY_MCP_JOURNAL: a URL must start with postgresql:// (or give a SQLite file path)")
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        raise ConfigError("OPPORTUNITY_MCP_JOURNAL: the postgresql:// URL does not parse") from None
+    if not parts.hostname and "host=" not in parts.query:
+        raise ConfigError("OPPORTUNITY_MCP_JOURNAL: the postgresql:// URL names no host")
+
+
+def _check_unique(accounts: list[Account], grants: list[TokenGrant]) -> None:
+    names: set[str] = set()
+    targets: dict[tuple[str, str], str] = {}
+    for account in accounts:
+        if account.name in names:
+            singles = ", ".join(repr(f) for f in FAMILIES)
+            raise ConfigError(
+                f"two accounts are named {account.name!r} (the environment's single accounts use {singles})"
+            )
+        names.add(account.name)
+        where = (account.family, account.target)
+        if where in targets:
+            raise ConfigError(f"accounts {targets[where]!r} and {account.name!r} both write to {account.target}")
+        targets[where] = account.name
+    digests: set[str] = set()
+    for grant in grants:
+        unknown = sorted(grant.accounts - names - {"*"})
+        if unknown:
+            raise ConfigError(f"tokens.{grant.name}: no account is named {', '.join(unknown)}")
+        if grant.digest in digests:
+            raise ConfigError(f"tokens.{grant.name}: the same token is listed twice")
+        digests.add(grant.digest)
+
+
+class HttpSettings(BaseSettings):
+    """How the HTTP transport guards itself (read only when serving HTTP)."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", case_sensitive=True)
+
+    max_body: int = Field(256 * 1024, ge=1024, validation_alias="OPPORTUNITY_MCP_MAX_BODY")
+    allowed_hosts: str = Field("", validation_alias="OPPORTUNITY_MCP_ALLOWED_HOSTS")
+    allowed_origins: str = Field("", validation_alias="OPPORTUNITY_MCP_ALLOWED_ORIGINS")
+    shutdown_grace: int = Field(25, ge=0, le=300, validation_alias="OPPORTUNITY_MCP_SHUTDOWN_GRACE")
+
+    def hosts(self) -> list[str]:
+        return [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]
+
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+
+
+def load_http_settings() -> HttpSettings:
+    try:
+        return HttpSettings()
+    except ValueError as exc:
+        raise ConfigError(f"Invalid configuration: {first_error(exc)}") from None

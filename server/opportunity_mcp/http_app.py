@@ -1,0 +1,80 @@
+"""The HTTP application, built in memory from a config: the MCP endpoint (stateless, so any replica
+answers any request), `GET /healthz`, bearer-token auth, Host/Origin checks, the body limit, and any
+extra routes the caller wires in (the sandbox board). Serving it is `serve`'s job."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from opportunity_mcp import __version__
+from opportunity_mcp.app import build_server
+from opportunity_mcp.auth import StaticTokens
+from opportunity_mcp.config import ConfigError, HttpSettings, ServerConfig, TokenGrant
+from opportunity_mcp.journal import Journal
+from opportunity_mcp.tools import specs_for
+from opportunity_mcp.values import LOOPBACK
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpOptions:
+    """How the endpoint is served: where (`host`, and `url` for the auth settings), which tokens it
+    accepts (none: open, loopback only), its guards, and plain JSON answers unless `sse`."""
+
+    host: str = "127.0.0.1"
+    url: str = "http://127.0.0.1"
+    grants: tuple[TokenGrant, ...] = ()
+    settings: HttpSettings | None = None
+    sse: bool = False
+    routes: Sequence[tuple[str, Endpoint]] = ()
+
+
+def transport_security(host: str, http: HttpSettings) -> TransportSecuritySettings | None:
+    """Host/Origin checks. On loopback the SDK's own (localhost only) apply; bound anywhere else they
+    stay on, for the host names configured, and starting without any is refused."""
+    if host in LOOPBACK:
+        return None
+    hosts = http.hosts()
+    if not hosts:
+        raise ConfigError(
+            f"bound to {host}: set OPPORTUNITY_MCP_ALLOWED_HOSTS to the host names clients use "
+            "(comma-separated, e.g. mcp.example.com,mcp.example.com:*), so Host checks stay on"
+        )
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=http.origins()
+    )
+
+
+def build_http_app(config: ServerConfig, journal: Journal, options: HttpOptions) -> Starlette:
+    """The whole HTTP application; raises ConfigError when the guards cannot be set up."""
+    http = options.settings or HttpSettings()
+    security = transport_security(options.host, http)
+    tokens = StaticTokens(options.grants) if options.grants else None
+    server = build_server(config, journal, tokens=tokens, url=options.url)
+    for path, endpoint in options.routes:
+        server.custom_route(path, methods=["GET"])(endpoint)
+    names = [spec.name for spec in specs_for(config.families())]
+
+    async def healthz(_: Request) -> Response:
+        """For load balancers and probes: the process answers and its journal can be read."""
+        try:
+            await journal.ping()
+        except Exception:  # any failure means not healthy
+            return JSONResponse({"ok": False, "journal": "unreadable"}, status_code=503)
+        return JSONResponse({"ok": True, "version": __version__, "tools": names})
+
+    server.custom_route("/healthz", methods=["GET"])(healthz)
+    return server.streamable_http_app(
+        stateless_http=True,
+        json_response=not options.sse,
+        host=options.host,
+        transport_security=security,
+        max_request_body_size=http.max_body,
+    )

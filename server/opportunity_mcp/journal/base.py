@@ -1,0 +1,159 @@
+"""What every journal store shares: its rows, its answer to a claim, and the interface the tools use.
+
+A write is claimed before its HTTP call and finished after it. Uniqueness lives in the database's
+constraints (an idempotency key is unique per tool and account; only one identical guarded create may
+be pending), so two processes sharing one store cannot both win a claim.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+Outcome = Literal["pending", "done", "failed", "unknown"]
+# Seconds after which a row still pending is taken as the write of a process that died: "unknown".
+STALE_AFTER = 300.0
+
+
+def default_path() -> Path:
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "opportunity-mcp" / "journal.sqlite3"
+
+
+def fingerprint(tool: str, account: str, fields: dict[str, Any]) -> str:
+    """A stable hash of what makes two writes 'the same': text compared trimmed and case-folded."""
+    norm = {k: (" ".join(v.split()).casefold() if isinstance(v, str) else v) for k, v in sorted(fields.items())}
+    raw = json.dumps([tool, account, norm], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    id: int
+    at: float
+    tool: str
+    account: str
+    idem_key: str | None
+    outcome: Outcome
+    status: int | None
+    opportunity_id: str | None
+    code: str | None
+    latency_ms: int | None
+    requests: int
+    envelope: dict[str, Any] | None
+    args_fp: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The journal's answer before a write: go ahead (`row_id`), or here is what happened before."""
+
+    row_id: int | None
+    earlier: Row | None = None
+    reason: Literal["key", "duplicate", "inflight"] | None = None
+
+
+class Journal(Protocol):
+    """A journal store. `where` names it for people (never with a password)."""
+
+    where: str
+
+    async def claim(
+        self,
+        *,
+        tool: str,
+        account: str,
+        fp: str,
+        args_fp: str,
+        key: str | None,
+        guard: bool,
+        window: float,
+        stale: float = STALE_AFTER,
+    ) -> Claim:
+        """Record a pending write, or return the earlier write that makes this one a repeat.
+
+        `fp` identifies 'the same deal' for the duplicate guard (when `guard`); `args_fp` identifies
+        the exact arguments, so a repeated key can tell whether they changed. A key whose write surely
+        failed may be used again. A pending row older than `stale` seconds (its process died) is
+        first marked unknown."""
+        ...
+
+    async def finish(
+        self,
+        row_id: int,
+        outcome: Outcome,
+        *,
+        status: int | None = None,
+        opportunity_id: str | None = None,
+        code: str | None = None,
+        latency_ms: int | None = None,
+        requests: int = 0,
+        envelope: dict[str, Any] | None = None,
+    ) -> None: ...
+
+    async def recent(self, limit: int = 20) -> list[Row]: ...
+
+    async def ping(self) -> None:
+        """A constant-time read, for health probes (raises if the store cannot be read)."""
+        ...
+
+    async def counts(self) -> dict[str, int]: ...
+
+    async def learned_shape(self, location: str) -> str | None: ...
+
+    async def learn_shape(self, location: str, shape: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def to_row(r: tuple[Any, ...] | Any) -> Row:
+    """A row as `sql` selects it."""
+    return Row(
+        id=r[0],
+        at=r[1],
+        tool=r[2],
+        account=r[3],
+        idem_key=r[4],
+        outcome=r[5],
+        status=r[6],
+        opportunity_id=r[7],
+        code=r[8],
+        latency_ms=r[9],
+        requests=r[10],
+        envelope=json.loads(r[11]) if r[11] else None,
+        args_fp=r[12],
+    )
+
+
+def envelope_text(envelope: dict[str, Any] | None) -> str | None:
+    return json.dumps(envelope, separators=(",", ":")) if envelope is not None else None
+
+
+def journal_password(target: str) -> str | None:
+    """The password a postgresql:// URL carries, in its user part or as ?password=."""
+    try:
+        parts = urlsplit(target)
+        found = parts.password or dict(parse_qsl(parts.query)).get("password")
+    except ValueError:
+        return None
+    return found or None
+
+
+def redacted(target: str) -> str:
+    """A journal URL without its password, for logs and the startup line."""
+    if "://" not in target:
+        return target
+    try:
+        parts = urlsplit(target)
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = f"{parts.username or ''}:***@{netloc.rsplit('@', 1)[1]}"
+        query = urlencode([(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query)])
+        return urlunsplit(parts._replace(netloc=netloc, query=query))
+    except ValueError:
+        return target.split("://", 1)[0] + "://[a URL that does not parse]"

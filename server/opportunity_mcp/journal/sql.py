@@ -1,0 +1,202 @@
+"""The journal over a SQL database, written once: every query and the claim algorithm. A backend
+(SQLite, PostgreSQL) supplies its schema, its connections and how a write is made atomic and where
+it waits; the queries are written with `?` and each backend's placeholder is put in once.
+
+A claim runs in one write transaction: rows of dead processes become unknown, a repeated key or an
+identical recent create is answered from its earlier row, else a pending row is inserted. The
+database's unique indexes (a key per tool and account; one pending guarded create per fingerprint)
+make two racing claims end with one winner: the loser's insert does nothing and it reads the winner.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from opportunity_mcp.journal.base import STALE_AFTER, Claim, Outcome, Row, envelope_text, to_row
+
+T = TypeVar("T")
+
+_SELECT = (
+    "SELECT id, at, tool, account, idem_key, outcome, status, opportunity_id, code, latency_ms, requests, envelope,"
+    " args_fp FROM writes"
+)
+
+
+class Cursor(Protocol):
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    def execute(self, query: Any, params: Any = ...) -> Any: ...
+
+
+class Sql:
+    """A connection as the shared code uses it, with the backend's placeholder put in."""
+
+    def __init__(self, conn: Connection, placeholder: str) -> None:
+        self.conn, self.placeholder = conn, placeholder
+
+    def run(self, query: str, params: Sequence[Any] = ()) -> Any:
+        if self.placeholder != "?":
+            query = query.replace("?", self.placeholder)
+        return self.conn.execute(query, params)
+
+    def one(self, query: str, params: Sequence[Any] = ()) -> Any:
+        return self.run(query, params).fetchone()
+
+    def all(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self.run(query, params).fetchall())
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    tool: str
+    account: str
+    fp: str
+    args_fp: str
+    key: str | None
+    guard: bool
+    window: float
+    stale: float
+    now: float
+
+
+def claim_in(db: Sql, req: ClaimRequest) -> Claim:
+    """The claim algorithm, inside the backend's write transaction."""
+    if req.key is None and not req.guard:
+        # Nothing to check against: a plain insert.
+        return Claim(_insert(db, req))
+    # A row still pending long after any call could have ended belongs to a process that died.
+    db.run(
+        "UPDATE writes SET outcome = 'unknown' WHERE outcome = 'pending' AND at < ?"
+        " AND (fingerprint = ? OR (tool = ? AND account = ? AND idem_key = ?))",
+        (req.now - req.stale, req.fp, req.tool, req.account, req.key),
+    )
+    if req.key is not None:
+        earlier = _by_key(db, req)
+        if earlier is not None:
+            if earlier.outcome != "failed":
+                return Claim(None, earlier, "key")
+            db.run("DELETE FROM writes WHERE id = ?", (earlier.id,))  # a surely failed write may be retried
+    if req.guard:
+        earlier = _recent_same(db, req)
+        if earlier is not None:
+            return Claim(None, earlier, "inflight" if earlier.outcome == "pending" else "duplicate")
+    row_id = _insert(db, req)
+    if row_id is not None:
+        return Claim(row_id)
+    # Another process claimed the same key, or the same create, a moment ago.
+    earlier = _by_key(db, req) if req.key is not None else None
+    return Claim(None, earlier or _recent_same(db, req), "key" if req.key is not None else "inflight")
+
+
+def _insert(db: Sql, req: ClaimRequest) -> int | None:
+    # fetched whole: SQLite finishes (and, outside a transaction, commits) a statement once it is read out
+    found = db.all(
+        "INSERT INTO writes (at, tool, account, fingerprint, args_fp, idem_key, guard, outcome)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT DO NOTHING RETURNING id",
+        (req.now, req.tool, req.account, req.fp, req.args_fp, req.key, req.guard),
+    )
+    return int(found[0][0]) if found else None
+
+
+def _by_key(db: Sql, req: ClaimRequest) -> Row | None:
+    found = db.one(
+        f"{_SELECT} WHERE tool = ? AND account = ? AND idem_key = ?",
+        (req.tool, req.account, req.key),
+    )
+    return to_row(found) if found else None
+
+
+def _recent_same(db: Sql, req: ClaimRequest) -> Row | None:
+    found = db.one(
+        f"{_SELECT} WHERE fingerprint = ? AND guard = TRUE AND at >= ?"
+        " AND outcome IN ('pending', 'done', 'unknown') ORDER BY id DESC LIMIT 1",
+        (req.fp, req.now - req.window),
+    )
+    return to_row(found) if found else None
+
+
+class SqlJournal(ABC):
+    """The `Journal` interface over `_write` and `_read`, which each backend provides."""
+
+    where: str
+
+    @abstractmethod
+    async def _write(self, fn: Callable[[Sql], T], *, atomic: bool, lock: str | None = None) -> T:
+        """Run `fn` as one write (in a transaction when `atomic`; claims of one `lock` serialised)."""
+
+    @abstractmethod
+    async def _read(self, fn: Callable[[Sql], T]) -> T: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    async def claim(
+        self,
+        *,
+        tool: str,
+        account: str,
+        fp: str,
+        args_fp: str,
+        key: str | None,
+        guard: bool,
+        window: float,
+        stale: float = STALE_AFTER,
+    ) -> Claim:
+        req = ClaimRequest(tool, account, fp, args_fp, key, guard, window, stale, time.time())
+        checks = key is not None or guard
+        return await self._write(lambda db: claim_in(db, req), atomic=checks, lock=fp if guard else None)
+
+    async def finish(
+        self,
+        row_id: int,
+        outcome: Outcome,
+        *,
+        status: int | None = None,
+        opportunity_id: str | None = None,
+        code: str | None = None,
+        latency_ms: int | None = None,
+        requests: int = 0,
+        envelope: dict[str, Any] | None = None,
+    ) -> None:
+        params = (outcome, status, opportunity_id, code, latency_ms, requests, envelope_text(envelope), row_id)
+        await self._write(
+            lambda db: db.run(
+                "UPDATE writes SET outcome = ?, status = ?, opportunity_id = ?, code = ?, latency_ms = ?,"
+                " requests = ?, envelope = ? WHERE id = ?",
+                params,
+            ),
+            atomic=False,
+        )
+
+    async def recent(self, limit: int = 20) -> list[Row]:
+        rows = await self._read(lambda db: db.all(f"{_SELECT} ORDER BY id DESC LIMIT ?", (limit,)))
+        return [to_row(r) for r in rows]
+
+    async def ping(self) -> None:
+        await self._read(lambda db: db.all("SELECT id FROM writes ORDER BY id DESC LIMIT 1"))
+
+    async def counts(self) -> dict[str, int]:
+        found = await self._read(lambda db: db.all("SELECT outcome, COUNT(*) FROM writes GROUP BY outcome"))
+        return {str(outcome): int(count) for outcome, count in found}
+
+    async def learned_shape(self, location: str) -> str | None:
+        found = await self._read(lambda db: db.one("SELECT shape FROM upsert_shapes WHERE location = ?", (location,)))
+        return str(found[0]) if found else None
+
+    async def learn_shape(self, location: str, shape: str) -> None:
+        await self._write(
+            lambda db: db.run(
+                "INSERT INTO upsert_shapes (location, shape, at) VALUES (?, ?, ?)"
+                " ON CONFLICT (location) DO UPDATE SET shape = excluded.shape, at = excluded.at",
+                (location, shape, time.time()),
+            ),
+            atomic=False,
+        )

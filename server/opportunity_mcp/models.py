@@ -1,0 +1,216 @@
+"""The schemas an agent sees: one pydantic model per tool's arguments, and the result envelope.
+
+Argument names are the upstream camelCase names, so the agent, the CRM docs and the CRM's own error
+messages use the same words.
+Checks that only matter at call time live in validators, so they cost the schema no tokens; the
+published form of these models is made in `schema`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+# ASCII only: ids travel in headers and query strings.
+_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}", re.ASCII)
+
+
+def _check_id(value: str) -> str:
+    if not _ID_RE.fullmatch(value):
+        raise ValueError("must be an id as the CRM gave it (letters, digits, '-', '_', '.', ':'; ≤128)")
+    return value
+
+
+def _no_bool(value: Any) -> Any:
+    # JSON true/false would otherwise pass as 1/0 in lax mode.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    return value
+
+
+def _text_or_number(value: Any) -> Any:
+    # Checked before the union: otherwise a list is refused once per branch, in two confusing lines.
+    if isinstance(value, bool):
+        raise ValueError("must be text or a number, not true/false")
+    if not isinstance(value, str | int | float):
+        raise ValueError("must be text or a number (one value, not a list or an object)")
+    return value
+
+
+def _money(value: float) -> float:
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("must be a finite number ≥ 0")
+    return value
+
+
+def _text(limit: int) -> AfterValidator:
+    def check(value: str) -> str:
+        if not value or len(value) > limit:
+            raise ValueError(f"must be text of 1 to {limit} characters")
+        return value
+
+    return AfterValidator(check)
+
+
+def iso_date(value: str) -> str:
+    """Normalise an ISO date or date-time to the form the CRM stores (YYYY-MM-DDTHH:MM:SS)."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text).isoformat() + "T00:00:00"
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
+    except ValueError:
+        raise ValueError("must be an ISO date like 2026-12-31 (or an ISO date-time)") from None
+
+
+# Constraints live in validators, not in the published schema: they cost the agent no tokens,
+# and the refusal says what is allowed.
+Id = Annotated[str, AfterValidator(_check_id)]
+Money = Annotated[float, BeforeValidator(_no_bool), AfterValidator(_money), Field(json_schema_extra={"minimum": 0})]
+Name = Annotated[str, _text(200)]
+IdemKey = Annotated[str, _text(200)]
+_KEY_HELP = "Id of the message that asked for this write"
+_DUP_HELP = "Create even if an identical deal exists"
+IsoDate = Annotated[str, Field(json_schema_extra={"format": "date"}), AfterValidator(iso_date)]
+OpportunityStatus = Literal["open", "won", "lost", "abandoned"]
+
+
+class ToolArgs(BaseModel):
+    """Base for tool arguments: unknown arguments are refused, text is trimmed."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+class CreateOpportunityArgs(ToolArgs):
+    name: Annotated[Name, Field(description="Deal name")]
+    description: Annotated[str, _text(5000), Field(description="What is sold")]
+    amount: Annotated[Money, Field(description="Deal value, no currency sign")]
+    contactId: Annotated[Id | None, Field(description="Plazbot contact id")] = None
+    assignedComercialId: Annotated[Id | None, Field(description="Seller user id")] = None
+    stageId: Annotated[Id | None, Field(description="Pipeline stage id")] = None
+    expirationDate: Annotated[IsoDate | None, Field(description="Close date")] = None
+    workspaceId: Annotated[Id | None, Field(description="Default: configured workspace")] = None
+    idempotencyKey: Annotated[IdemKey | None, Field(description=_KEY_HELP)] = None
+    allowDuplicate: Annotated[bool, Field(description=_DUP_HELP)] = False
+
+
+UpdatableField = Literal[
+    "name", "description", "amount", "stageId", "assignedAgentId", "expirationDate", "contactId", "customFields"
+]
+
+
+class UpdateOpportunityFieldArgs(ToolArgs):
+    opportunityId: Annotated[Id, Field(description="id from create_opportunity")]
+    field: Annotated[UpdatableField, Field(description="Field to change")]
+    value: Annotated[
+        str | float,
+        BeforeValidator(_text_or_number),
+        Field(description="amount: number; expirationDate: YYYY-MM-DD; else text"),
+    ]
+    customFieldName: Annotated[str | None, _text(100), Field(description="When field is customFields")] = None
+    workspaceId: Annotated[Id | None, Field(description="Default: configured workspace")] = None
+
+    def checked_value(self) -> str | float:
+        """The value validated and normalised for `field` (raises ValueError naming what is allowed)."""
+        value = self.value
+        if self.field == "amount":
+            try:
+                number = float(value)
+            except ValueError:
+                raise ValueError("value: for amount, must be a number ≥ 0 (no currency sign)") from None
+            if not math.isfinite(number) or number < 0:
+                raise ValueError("value: for amount, must be a finite number ≥ 0")
+            return number
+        text = value if isinstance(value, str) else _plain_number(value)
+        text = text.strip()
+        if self.field == "expirationDate":
+            try:
+                return iso_date(text)
+            except ValueError as exc:
+                raise ValueError(f"value: for expirationDate, {exc}") from None
+        if self.field in ("stageId", "assignedAgentId", "contactId"):
+            try:
+                return _check_id(text)
+            except ValueError as exc:
+                raise ValueError(f"value: for {self.field}, {exc}") from None
+        limit = 200 if self.field == "name" else 5000
+        if not text or len(text) > limit:
+            raise ValueError(f"value: for {self.field}, must be text of 1 to {limit} characters")
+        return text
+
+
+def _plain_number(value: float) -> str:
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _json_list(value: Any) -> Any:
+    # Some hosts send list arguments as a JSON string ('["a"]'); read those as the list they mean.
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _at_most(limit: int) -> AfterValidator:
+    def check(items: list[str] | None) -> list[str] | None:
+        if items is not None and len(items) > limit:
+            raise ValueError(f"must have at most {limit} items")
+        return items
+
+    return AfterValidator(check)
+
+
+def _refuse_all(value: Any) -> Any:
+    if value == "all":
+        raise ValueError("'all' is a search filter; a write takes open, won, lost or abandoned")
+    return value
+
+
+class UpsertOpportunityArgs(ToolArgs):
+    id: Annotated[Id | None, Field(description="Opportunity id; omit to create")] = None
+    name: Annotated[Name | None, Field(description="Deal name")] = None
+    status: Annotated[OpportunityStatus | None, BeforeValidator(_refuse_all), Field(description="Deal status")] = None
+    pipelineStageId: Annotated[Id | None, Field(description="Stage id")] = None
+    monetaryValue: Annotated[Money | None, Field(description="Deal value")] = None
+    assignedTo: Annotated[Id | None, Field(description="Owner user id")] = None
+    lostReasonId: Annotated[Id | None, Field(description="With status lost")] = None
+    contactId: Annotated[Id | None, Field(description="Contact id")] = None
+    followers: Annotated[
+        list[Id] | None,
+        BeforeValidator(_json_list),
+        _at_most(50),
+        Field(description="Follower user ids"),
+    ] = None
+    followersActionType: Annotated[Literal["add", "remove"], Field(description="Followers action")] = "add"
+    isRemoveAllFollowers: Annotated[bool, Field(description="Clear followers first")] = False
+    pipelineId: Annotated[Id | None, Field(description="Default: configured pipeline")] = None
+    locationId: Annotated[Id | None, Field(description="Default: configured location")] = None
+    idempotencyKey: Annotated[IdemKey | None, Field(description=_KEY_HELP)] = None
+    allowDuplicate: Annotated[bool, Field(description=_DUP_HELP)] = False
+
+
+class Envelope(BaseModel):
+    """The result every tool returns as structuredContent (None fields are left out)."""
+
+    ok: bool
+    action: Literal["created", "updated", "already_done"]
+    account: str
+    id: str
+    code: str | None = None
+    name: str | None = None
+    amount: float | None = None
+    stage: str | None = None
+    status: str | None = None
+    contact: str | None = None
+    assignee: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,186 @@
+"""The sandbox as an ASGI app: both upstream APIs, request recording, fault injection, and a small
+control API under /_sandbox/ for processes that cannot reach the state object (benchmarks, a
+bot flow under test):
+
+    GET    /_sandbox/state      opportunities written, counts, variants played
+    GET    /_sandbox/requests   every request received (method, path, query, headers, body)
+    POST   /_sandbox/faults     inject a fault: {"route": "plazbot.create", "status": 503, ...}
+    DELETE /_sandbox/faults     clear injected faults
+    POST   /_sandbox/options    {"plazbot_update_style": "param|fields", "upsert_shapes": ...}
+    POST   /_sandbox/reset      forget everything
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import fields
+from typing import Any
+from urllib.parse import parse_qsl
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from opportunity_mcp.sandbox import leadconnector, plazbot
+from opportunity_mcp.sandbox.state import Fault, Options, Recorded, SandboxState
+
+log = logging.getLogger("opportunity_mcp.sandbox")
+
+Handler = Callable[[SandboxState, Mapping[str, str], Mapping[str, str], Any], tuple[int, Any]]
+ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
+    ("POST", "/api/opportunity"): ("plazbot.create", plazbot.create),
+    ("PUT", "/api/opportunity"): ("plazbot.update", plazbot.update),
+    ("GET", "/api/opportunity"): ("plazbot.list", plazbot.list_all),
+    ("POST", "/opportunities/upsert"): ("lc.upsert", leadconnector.upsert),
+    ("GET", "/opportunities/search"): ("lc.search", leadconnector.search),
+}
+ROUTE_NAMES = frozenset({name for name, _ in ROUTES.values()} | {"plazbot.get", "lc.get"})
+
+
+def _resolve(method: str, path: str) -> tuple[str, Handler] | None:
+    found = ROUTES.get((method, path.rstrip("/") or "/"))
+    if found:
+        return found
+    if method == "GET":
+        for prefix, name, getter in (
+            ("/api/opportunity/", "plazbot.get", plazbot.get),
+            ("/opportunities/", "lc.get", leadconnector.get),
+        ):
+            rest = path[len(prefix) :]
+            if path.startswith(prefix) and rest and "/" not in rest:
+                return name, _by_id(getter, rest)
+    return None
+
+
+def _by_id(
+    getter: Callable[[SandboxState, Mapping[str, str], Mapping[str, str], str], tuple[int, Any]], opp_id: str
+) -> Handler:
+    def handler(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, str], _body: Any) -> Any:
+        return getter(state, headers, query, opp_id)
+
+    return handler
+
+
+def _abort(receive: Receive) -> bool:
+    """Close the TCP connection without an answer. ASGI has no verb for it, so reach the
+    transport through uvicorn's receive callable; tell the caller when that is not possible."""
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    if transport is None:
+        return False
+    transport.abort()
+    return True
+
+
+class SandboxApp:
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        if request.url.path.startswith("/_sandbox/"):
+            await (await self._control(request))(scope, receive, send)
+            return
+        resolved = _resolve(request.method, request.url.path)
+        if resolved is None:
+            await JSONResponse({"statusCode": 404, "message": "Not Found"}, 404)(scope, receive, send)
+            return
+        name, handler = resolved
+        fault = self.state.take_fault(name)
+        if fault is not None and fault.drop == "before" and _abort(receive):
+            return
+        raw = await request.body()
+        body = _json_or_text(raw)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        query = dict(parse_qsl(request.url.query, keep_blank_values=True))
+        self.state.record(Recorded(name, request.method, request.url.path, query, headers, body))
+
+        apply = fault is None or fault.status is None or fault.apply
+        status, payload = handler(self.state, headers, query, body) if apply else (0, None)
+        if fault is not None:
+            if fault.delay:
+                await anyio.sleep(fault.delay)
+            if fault.drop == "after" and _abort(receive):
+                return
+            if fault.status is not None:
+                response: Response = Response(
+                    fault.body or "", fault.status, fault.headers or None, media_type=fault.content_type
+                )
+                await response(scope, receive, send)
+                return
+        await JSONResponse(payload, status)(scope, receive, send)
+
+    async def _control(self, request: Request) -> Response:
+        state, path, method = self.state, request.url.path, request.method
+        if path == "/_sandbox/state" and method == "GET":
+            return JSONResponse(state.snapshot())
+        if path == "/_sandbox/requests" and method == "GET":
+            with state.lock:
+                return JSONResponse([r.as_dict() for r in state.requests])
+        if path == "/_sandbox/reset" and method == "POST":
+            state.reset()
+            return JSONResponse({"ok": True})
+        if path == "/_sandbox/faults" and method == "DELETE":
+            with state.lock:
+                state.faults.clear()
+            return JSONResponse({"ok": True})
+        if path in ("/_sandbox/faults", "/_sandbox/options") and method == "POST":
+            try:
+                data = json.loads(await request.body())
+                if path == "/_sandbox/faults":
+                    state.inject(fault_from(data))
+                else:
+                    set_options(state, data)
+            except (ValueError, TypeError) as exc:
+                return JSONResponse({"ok": False, "error": str(exc)}, 400)
+            return JSONResponse({"ok": True})
+        return JSONResponse({"ok": False, "error": "unknown control endpoint"}, 404)
+
+
+def fault_from(data: Any) -> Fault:
+    if not isinstance(data, dict):
+        raise ValueError("a fault is a JSON object")
+    known = {f.name for f in fields(Fault)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown fault keys: {sorted(unknown)}")
+    fault = Fault(**data)
+    if fault.route != "*" and fault.route not in ROUTE_NAMES:
+        raise ValueError(f"route must be '*' or one of {sorted(ROUTE_NAMES)}")
+    return fault
+
+
+def set_options(state: SandboxState, data: Any) -> None:
+    if not isinstance(data, dict):
+        raise ValueError("options are a JSON object")
+    allowed = {
+        "plazbot_update_style": ("param", "fields"),
+        "upsert_shapes": ("followers", "contact", "either"),
+        "plazbot_get_shape": ("envelope", "bare"),
+    }
+    for key, value in data.items():
+        if key not in allowed or value not in allowed[key]:
+            raise ValueError(f"{key} must be one of {allowed.get(key)}")
+    with state.lock:
+        state.options = Options(**{**vars(state.options), **data})
+
+
+def _json_or_text(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return raw.decode("utf-8", "replace")

@@ -1,0 +1,59 @@
+"""Schemas as an agent should read them: a tool's arguments published flat (the properties are the
+arguments themselves: no `$ref`, no auto titles, no `null` branches), and the envelope per CRM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
+
+from opportunity_mcp.models import Envelope
+
+
+def envelope_schema(*, leave_out: str) -> dict[str, Any]:
+    """The envelope's published schema for one CRM: without the field that CRM never fills, and with
+    `warnings` as a plain array (its items are always text; saying so costs every tool tokens)."""
+    schema = flat_schema(Envelope, required=False)
+    properties = dict(schema["properties"])
+    del properties[leave_out]
+    properties["warnings"] = {"type": "array"}
+    return {**schema, "properties": properties}
+
+
+class _FlatSchema(GenerateJsonSchema):
+    """Schemas as an agent should read them: no titles, optional means 'may be left out'."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
+
+    def union_schema(self, schema: core_schema.UnionSchema) -> JsonSchemaValue:
+        # A union of plain types reads shorter as one "type" list than as "anyOf".
+        out = super().union_schema(schema)
+        branches = out.get("anyOf", [])
+        if branches and all(set(b) == {"type"} and isinstance(b["type"], str) for b in branches):
+            return {"type": [b["type"] for b in branches]}
+        return out
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        inner = self.generate_inner(schema["schema"])
+        default = schema.get("default")
+        if default is None or isinstance(default, list):
+            return inner
+        return {**inner, "default": default}
+
+
+def flat_schema(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
+    """The model's JSON schema as a flat object schema (no root title or description)."""
+    schema = model.model_json_schema(schema_generator=_FlatSchema)
+    if not required:
+        schema.pop("required", None)
+    if "$defs" in schema:
+        raise TypeError(f"{model.__name__} would publish $defs; keep tool arguments flat")
+    for key in ("title", "description", "additionalProperties"):
+        schema.pop(key, None)
+    return schema

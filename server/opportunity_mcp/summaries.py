@@ -1,0 +1,94 @@
+"""The sentences an agent reads: one or two plain sentences, no JSON or markdown, ≤ 300 characters,
+with the ids needed for the next call. Also the wording of failures, with the next step to take."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from opportunity_mcp.crm.errors import (
+    CrmAuthError,
+    CrmConnectError,
+    CrmError,
+    CrmInvalid,
+    CrmNotApplied,
+    CrmNotFound,
+    CrmRateLimited,
+)
+from opportunity_mcp.models import Envelope
+
+MAX_TEXT = 300
+WriteKind = Literal["create", "update", "upsert-new", "upsert-id"]
+
+
+def _short(value: str, limit: int = 48) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def money(amount: float) -> str:
+    return f"{amount:,.2f}"
+
+
+def success_text(env: Envelope, *, field: str | None = None) -> str:
+    """E.g. "Created opportunity OPP-2026-0001 'Plan anual' (id 789) for 1,200.50, contact 456."."""
+    ref = f"opportunity {env.code} " if env.code else "opportunity "
+    label = f"'{_short(env.name)}' " if env.name else ""
+    head = f"{ref}{label}(id {env.id})"
+    if field is not None:
+        shown = _field_value(env, field)
+        text = f"Updated {field} of {head}" + (f" to {shown}." if shown else ".")
+    else:
+        parts = []
+        if env.amount is not None:
+            parts.append(f"for {money(env.amount)}")
+        if env.status:
+            parts.append(f"status {env.status}")
+        if env.stage and len(env.stage) <= 20:  # a UUID stage id costs ~20 tokens; it is in structuredContent
+            parts.append(f"stage {env.stage}")
+        if env.contact:
+            parts.append(f"contact {_short(env.contact, 40)}")
+        if env.assignee:
+            parts.append(f"assigned to {_short(env.assignee, 40)}")
+        verb = {"created": "Created", "updated": "Updated", "already_done": "Already done, nothing sent:"}[env.action]
+        text = f"{verb} {head}" + (" " + ", ".join(parts) if parts else "") + "."
+    if env.warnings:
+        text += f" Note: {env.warnings[0]}"
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def _field_value(env: Envelope, field: str) -> str | None:
+    if field == "amount" and env.amount is not None:
+        return money(env.amount)
+    value = {"name": env.name, "stageId": env.stage, "assignedAgentId": env.assignee, "contactId": env.contact}.get(
+        field
+    )
+    return f"'{_short(value)}'" if value else None
+
+
+def failure_text(err: CrmError, *, kind: WriteKind, secret_source: str) -> str:
+    """What went wrong and what the agent should do next; `secret_source` names where the account's
+    secret comes from (a variable), for whoever runs the server."""
+    said = err.message.rstrip(".")
+    if isinstance(err, CrmAuthError):
+        return (
+            f"{said}. The server's credentials are wrong, expired or lack permission; retrying will not "
+            f"help. Ask whoever runs this server to check {secret_source or 'its CRM secret'}."
+        )
+    if isinstance(err, CrmNotFound):
+        return f"{said}. Nothing was written. Check the ids you passed; look them up instead of guessing."
+    if isinstance(err, CrmNotApplied):
+        return f"{said}. Treat the change as not made; tell the user it did not take."
+    if isinstance(err, CrmInvalid):
+        return f"{said}. Nothing was written. Fix those values and call again."
+    if isinstance(err, CrmRateLimited):
+        wait = f"{err.retry_after:.0f} s" if err.retry_after is not None else "a few seconds"
+        return f"{said}. Nothing was written. Wait {wait} and call again."
+    if isinstance(err, CrmConnectError):
+        return f"{said}. Nothing was sent. Try again shortly; if it persists, the CRM or its URL is unreachable."
+    if not err.outcome_known:
+        if kind in ("create", "upsert-new"):
+            return (
+                f"{said}. The opportunity may or may not have been created: check the CRM before calling "
+                "again, or a duplicate may result."
+            )
+        return f"{said}. The change may or may not have been applied; calling again is safe."
+    return f"{said}. Nothing was written."

@@ -1,0 +1,87 @@
+"""What a tool call works with: the state the lifespan holds (one client per account, the journal,
+the limits), the caller's allowance, and its own arguments validated into one-line refusals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, ValidationError
+
+from opportunity_mcp.crm.base import CrmClient
+from opportunity_mcp.journal import Journal
+from opportunity_mcp.validation import describe_validation
+
+M = TypeVar("M", bound=BaseModel)
+C = TypeVar("C", bound=CrmClient)
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """What the lifespan holds for the tools: one client per configured account, and the journal.
+
+    `open_access` is true on stdio and with --no-auth: every configured account may be written to.
+    Otherwise the caller's bearer token names the accounts it may write to."""
+
+    clients: tuple[CrmClient, ...]
+    journal: Journal
+    secrets: tuple[str, ...] = ()
+    call_budget: float = 20.0
+    duplicate_window: float = 600.0
+    open_access: bool = True
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "[redacted]")
+        return text
+
+    def allowed(self) -> frozenset[str] | None:
+        """The account names this call may write to; None for all of them."""
+        if self.open_access:
+            return None
+        token = get_access_token()
+        if token is None:  # the HTTP layer lets no call through without a token; fail closed anyway
+            raise ToolError("Not authenticated: send the bearer token this server gave you.")
+        return None if "*" in token.scopes else frozenset(token.scopes)
+
+
+def state_of(ctx: Context[Any, Any]) -> State:
+    state = ctx.request_context.lifespan_context
+    assert isinstance(state, State)
+    return state
+
+
+def pick(state: State, kind: type[C], wanted: str | None, field: str, what: str) -> C:
+    """The client of type `kind` for the account a call names (`wanted`, passed as argument `field`;
+    a `what` is a workspace or a location), or the only one the caller may write to.
+
+    Nothing is sent when the account is not one the caller may write to, and a caller that may write
+    to several must say which: a bot fleet's writes never land in a workspace by default."""
+    allowed = state.allowed()
+    usable = [c for c in state.clients if isinstance(c, kind) and (allowed is None or c.account.name in allowed)]
+    if not usable:
+        raise ToolError(f"Not allowed: this connection may not write to any {what} of this CRM.")
+    if wanted is None:
+        if len(usable) > 1:
+            choices = ", ".join(c.account.target for c in usable)
+            raise ToolError(f"Invalid arguments: {field}: required, since you may write to several: {choices}")
+        return usable[0]
+    for client in usable:
+        if client.account.target == wanted:
+            return client
+    choices = ", ".join(c.account.target for c in usable)
+    raise ToolError(
+        f"Not allowed: {field}: not a {what} this connection may write to (allowed: {choices}); nothing was sent."
+    )
+
+
+def parse(model: type[M], arguments: dict[str, Any]) -> M:
+    """The tool's arguments, validated; a refusal names each argument and what is allowed."""
+    try:
+        return model.model_validate(arguments)
+    except ValidationError as exc:
+        raise ToolError(describe_validation(exc, model)) from None

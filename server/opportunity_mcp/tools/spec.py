@@ -1,0 +1,71 @@
+"""How a tool is declared: once, with its argument model, annotations, description and handler.
+The tool list, the tools/list snapshot, the bundle manifest check and the README table all follow
+from these declarations."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel, ConfigDict
+
+from opportunity_mcp.schema import envelope_schema, flat_schema
+
+Handler = Callable[[dict[str, Any], Context[Any, Any]], Awaitable[CallToolResult]]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool: its handler (whose name and docstring are the tool's name and description), the
+    family whose accounts it writes to, its argument model, and whether repeating it is harmless."""
+
+    handler: Handler
+    title: str
+    family: str
+    args: type[BaseModel]
+    idempotent: bool
+    leave_out: str  # the envelope field this family never fills, left out of the output schema
+
+    @property
+    def name(self) -> str:
+        return self.handler.__name__
+
+    @property
+    def description(self) -> str:
+        return inspect.cleandoc(self.handler.__doc__ or "")
+
+
+class _RawArguments(ArgModelBase):
+    """Hands the raw arguments to the tool, which validates them with its own model so that a
+    refusal reads as one line per argument instead of pydantic's report."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.model_extra or {})}
+
+
+@functools.cache
+def mcp_tool(spec: ToolSpec) -> Tool:
+    """The SDK's tool for a declaration (built once per process: it holds no per-server state)."""
+    return Tool(
+        fn=spec.handler,
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        parameters=flat_schema(spec.args),
+        # The envelope is built by our own model: publish its schema, skip re-validating it per call.
+        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_schema=envelope_schema(leave_out=spec.leave_out)),
+        is_async=True,
+        context_kwarg="ctx",
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=spec.idempotent, open_world_hint=True
+        ),
+    )

@@ -1,0 +1,197 @@
+"""The write path every tool shares: claim the write in the journal, send it, record the outcome,
+and answer; a repeat is answered from the journal without calling the CRM.
+
+Every write is claimed before its HTTP call and finished after it (under a cancel shield, so a client
+gone or a shutdown still records how it ended). Every text leaving a tool passes `State.scrub`, a last
+line of defence that no configured secret can reach the agent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, TextContent
+from pydantic import BaseModel
+
+from opportunity_mcp.crm.base import Account
+from opportunity_mcp.crm.errors import CrmError
+from opportunity_mcp.crm.policy import CallPolicy
+from opportunity_mcp.crm.result import WriteResult
+from opportunity_mcp.journal import Claim, fingerprint
+from opportunity_mcp.models import Envelope
+from opportunity_mcp.summaries import WriteKind, failure_text, success_text
+from opportunity_mcp.tools.access import State, state_of
+
+log = logging.getLogger(__name__)
+
+
+def _envelope(result: WriteResult) -> Envelope:
+    opp = result.opportunity
+    return Envelope(
+        ok=True,
+        action="created" if result.created else "updated",
+        account=result.account,
+        id=opp.id,
+        code=opp.code,
+        name=opp.name,
+        amount=opp.amount,
+        stage=opp.stage,
+        status=opp.status,
+        contact=opp.contact,
+        assignee=opp.assignee,
+        warnings=list(result.warnings),
+    )
+
+
+def _answer(state: State, env: Envelope, field: str | None = None) -> CallToolResult:
+    text = state.scrub(success_text(env, field=field))
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=env.wire())
+
+
+def _progress(ctx: Context[Any, Any]) -> Callable[[float, str], Awaitable[None]]:
+    waits = 0
+
+    async def notice(delay: float, reason: str) -> None:
+        nonlocal waits
+        waits += 1
+        await ctx.report_progress(waits, None, f"{reason}; waiting {delay:.1f} s")
+
+    return notice
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One write a tool asks for: what to journal it as, and how to send it."""
+
+    tool: str
+    account: Account
+    args: BaseModel  # the validated arguments: their fingerprint tells a repeated key's changes
+    key: str | None  # the idempotency key
+    guard: dict[str, Any] | None  # what makes two creates 'the same deal'; None: no duplicate guard
+    kind: WriteKind
+    send: Callable[[CallPolicy], Awaitable[WriteResult]]
+    field: str | None = None  # the field an update changed, for the sentence
+
+
+async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
+    """Claim the write in the journal, send it, record the outcome; answer a repeat from the journal."""
+    state = state_of(ctx)
+    target = write.account.target
+    args_fp = fingerprint(write.tool, target, write.args.model_dump(exclude={"idempotencyKey", "allowDuplicate"}))
+    claim = await _claim_when_free(
+        ctx,
+        state,
+        tool=write.tool,
+        account=target,
+        fp=fingerprint(write.tool, target, write.guard or {}),
+        args_fp=args_fp,
+        key=write.key,
+        guard=write.guard is not None,
+    )
+    if claim.row_id is None:
+        return _repeat(state, claim, args_fp)
+    policy = CallPolicy(budget=state.call_budget, on_wait=_progress(ctx))
+    started = time.monotonic()
+    # Anything that ends the call without an answer (a crash, a cancellation) leaves "unknown".
+    outcome, status, env = "unknown", None, None
+    try:
+        result = await write.send(policy)
+        env = _envelope(result)
+        outcome = "done"
+        return _answer(state, env, write.field)
+    except CrmError as err:
+        outcome, status = ("failed" if err.outcome_known else "unknown"), err.status
+        text = failure_text(err, kind=write.kind, secret_source=write.account.secret_source)
+        raise ToolError(state.scrub(text)) from None
+    finally:
+        # Shielded: a cancelled call (a client gone, a shutdown) still records how it ended. A journal
+        # that fails here is logged, never turned into an error for a write the CRM accepted.
+        with anyio.CancelScope(shield=True):
+            try:
+                await state.journal.finish(
+                    claim.row_id,
+                    outcome,  # type: ignore[arg-type]
+                    status=status if env is None else 200,
+                    opportunity_id=env.id if env else None,
+                    code=env.code if env else None,
+                    latency_ms=round((time.monotonic() - started) * 1000),
+                    requests=policy.requests,
+                    envelope=env.wire() if env else None,
+                )
+            except Exception as exc:  # the answer stands; the row is taken as unknown once stale
+                log.error("could not finish journal row %s as %s: %s", claim.row_id, outcome, type(exc).__name__)
+
+
+async def _claim_when_free(
+    ctx: Context[Any, Any],
+    state: State,
+    *,
+    tool: str,
+    account: str,
+    fp: str,
+    args_fp: str,
+    key: str | None,
+    guard: bool,
+) -> Claim:
+    """Claim the write; while the same write is in flight (another call, maybe on another replica),
+    wait for it to finish and answer from it, rather than refuse. Bounded by the call budget: the
+    write in flight is bounded by it too."""
+    deadline = time.monotonic() + state.call_budget
+    delay, told = 0.02, False
+    while True:
+        claim = await state.journal.claim(
+            tool=tool,
+            account=account,
+            fp=fp,
+            args_fp=args_fp,
+            key=key,
+            guard=guard,
+            window=state.duplicate_window,
+            stale=state.call_budget + 60,  # no call of a live process is pending longer
+        )
+        pending = claim.row_id is None and (claim.earlier is None or claim.earlier.outcome == "pending")
+        if not pending or time.monotonic() + delay > deadline:
+            return claim
+        if not told:
+            told = True
+            await ctx.report_progress(0, None, "the same write is in progress; waiting for its answer")
+        await anyio.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+def _repeat(state: State, claim: Claim, args_fp: str) -> CallToolResult:
+    """Answer a call the journal has seen before, without calling the CRM."""
+    earlier = claim.earlier
+    if earlier is None or earlier.outcome == "pending":
+        raise ToolError("The same write is still in progress; check journal://recent or the CRM before calling again.")
+    ago = f"{max(0, round(time.time() - earlier.at))} s ago"
+    if earlier.outcome == "done" and earlier.envelope is not None:
+        env = Envelope.model_validate(earlier.envelope)
+        if claim.reason == "key":
+            note = f"this idempotencyKey was used {ago}; this is that call's result and nothing was sent"
+            if earlier.args_fp != args_fp:
+                note += "; the new arguments differ and were NOT applied"
+        else:
+            note = (
+                f"an identical opportunity was created {ago}; nothing new was created (allowDuplicate: true forces one)"
+            )
+            if earlier.args_fp != args_fp:
+                note += "; this call's other values were NOT applied (use an update)"
+        env = env.model_copy(update={"action": "already_done", "warnings": [note]})
+        return _answer(state, env)
+    if claim.reason == "key":
+        raise ToolError(
+            f"The call with this idempotencyKey {ago} has an unknown outcome: the opportunity may or may not exist. "
+            "Check the CRM before doing anything else; use a new key only once you know it does not exist."
+        )
+    raise ToolError(
+        f"An identical create {ago} has an unknown outcome: the opportunity may already exist. Check the CRM; "
+        "pass allowDuplicate: true only if you are sure it does not."
+    )

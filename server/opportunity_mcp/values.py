@@ -1,0 +1,49 @@
+"""Checks shared by every place a setting comes from (environment, config file): URLs, secrets, ids."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+_HEADER_SAFE = re.compile(r"[!-~]{1,4096}", re.ASCII)
+_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}", re.ASCII)
+
+
+class ConfigError(Exception):
+    """The configuration cannot start a server; the message says which variable to set."""
+
+
+def base_url(value: str) -> str:
+    value = value.strip().rstrip("/")
+    host = urlsplit(value).hostname or ""
+    # Plain http would send the key in clear text; only a loopback sandbox may use it.
+    if not (value.startswith("https://") or (value.startswith("http://") and host in LOOPBACK)):
+        raise ValueError("must start with https:// (http:// only for 127.0.0.1 or localhost)")
+    return value
+
+
+def secret(text: str) -> SecretStr:
+    text = text.strip()
+    if not _HEADER_SAFE.fullmatch(text):
+        raise ValueError("must be the key as issued: printable ASCII without spaces")
+    return SecretStr(text)
+
+
+def crm_id(value: str) -> str:
+    value = value.strip()
+    if not _ID.fullmatch(value):
+        raise ValueError("must be an id as the CRM shows it (letters, digits, '-', '_', '.', ':')")
+    return value
+
+
+def first_error(exc: ValueError) -> str:
+    """The first problem of a pydantic ValidationError (or any ValueError), in one line."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        for err in errors():
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            return f"{where}: {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}"
+    return str(exc).splitlines()[0]
