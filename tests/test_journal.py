@@ -13,7 +13,7 @@ import pytest
 from mcp import Client
 
 from opportunity_mcp.config import ServerConfig
-from opportunity_mcp.journal import is_postgres, open_journal
+from opportunity_mcp.journal import Finish, is_postgres, open_journal
 from opportunity_mcp.sandbox import Fault, SandboxServer, SandboxState
 from tests.conftest import CANARY_KEY, CANARY_TOKEN, canary_config, text_of
 
@@ -114,7 +114,7 @@ async def test_journal_command_prints_a_table(config: ServerConfig) -> None:
         tool="create_opportunity", account="ws", fp="f", args_fp="a", key=None, guard=True, window=60
     )
     assert claim.row_id is not None
-    await journal.finish(claim.row_id, "done", status=200, opportunity_id="opp-9", code="OPP-2026-0009")
+    await journal.finish(claim.row_id, Finish("done", status=200, opportunity_id="opp-9", code="OPP-2026-0009"))
     journal.close()
     done = await anyio.run_process(
         [sys.executable, "-m", "opportunity_mcp", "journal"],

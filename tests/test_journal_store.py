@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from opportunity_mcp.journal import Journal, is_postgres, open_journal, redacted
+from opportunity_mcp.journal import Finish, Journal, is_postgres, open_journal, redacted
 
 pytestmark = pytest.mark.anyio
 CREATE: dict[str, Any] = {"tool": "create_opportunity", "account": "ws", "args_fp": "a"}
@@ -26,7 +26,9 @@ def journal(journal_target: str) -> Iterator[Journal]:
 async def test_a_key_is_answered_from_its_first_write(journal: Journal) -> None:
     first = await journal.claim(**CREATE, fp="f1", key="wamid.1", guard=False, window=600)
     assert first.row_id is not None
-    await journal.finish(first.row_id, "done", status=200, opportunity_id="opp-1", envelope={"ok": True, "id": "opp-1"})
+    await journal.finish(
+        first.row_id, Finish("done", status=200, opportunity_id="opp-1", envelope={"ok": True, "id": "opp-1"})
+    )
     again = await journal.claim(**{**CREATE, "args_fp": "b"}, fp="f2", key="wamid.1", guard=False, window=600)
     assert (again.row_id, again.reason) == (None, "key")
     assert again.earlier is not None and again.earlier.envelope == {"ok": True, "id": "opp-1"}
@@ -39,7 +41,7 @@ async def test_a_key_is_answered_from_its_first_write(journal: Journal) -> None:
 async def test_a_key_whose_write_failed_may_be_used_again(journal: Journal) -> None:
     first = await journal.claim(**CREATE, fp="f", key="k", guard=True, window=600)
     assert first.row_id is not None
-    await journal.finish(first.row_id, "failed", status=422)
+    await journal.finish(first.row_id, Finish("failed", status=422))
     retry = await journal.claim(**CREATE, fp="f", key="k", guard=True, window=600)
     assert retry.row_id is not None
     assert [(r.id, r.outcome) for r in await journal.recent()] == [(retry.row_id, "pending")]
@@ -48,7 +50,7 @@ async def test_a_key_whose_write_failed_may_be_used_again(journal: Journal) -> N
 async def test_an_unknown_outcome_is_returned_not_retried(journal: Journal) -> None:
     first = await journal.claim(**CREATE, fp="f", key="k", guard=False, window=600)
     assert first.row_id is not None
-    await journal.finish(first.row_id, "unknown")
+    await journal.finish(first.row_id, Finish("unknown"))
     again = await journal.claim(**CREATE, fp="f", key="k", guard=False, window=600)
     assert again.row_id is None and again.earlier is not None and again.earlier.outcome == "unknown"
 
@@ -58,7 +60,7 @@ async def test_the_duplicate_window(journal: Journal) -> None:
     assert first.row_id is not None
     inflight = await journal.claim(**CREATE, fp="same", key=None, guard=True, window=600)
     assert (inflight.row_id, inflight.reason) == (None, "inflight")
-    await journal.finish(first.row_id, "done", opportunity_id="opp-1")
+    await journal.finish(first.row_id, Finish("done", opportunity_id="opp-1"))
     repeat = await journal.claim(**CREATE, fp="same", key=None, guard=True, window=600)
     assert (repeat.row_id, repeat.reason) == (None, "duplicate")
     # Outside the window (0 s), or unguarded, it is a new write.
@@ -73,8 +75,8 @@ async def test_recent_counts_ping_and_shapes(journal: Journal) -> None:
         claim = await journal.claim(**CREATE, fp=f"f{n}", key=None, guard=False, window=600)
         assert claim.row_id is not None
         ids.append(claim.row_id)
-    await journal.finish(ids[0], "done", status=200, code="OPP-2026-0001", latency_ms=12, requests=1)
-    await journal.finish(ids[1], "failed", status=422)
+    await journal.finish(ids[0], Finish("done", status=200, code="OPP-2026-0001", latency_ms=12, requests=1))
+    await journal.finish(ids[1], Finish("failed", status=422))
     recent = await journal.recent(2)
     assert [r.id for r in recent] == [ids[2], ids[1]]
     assert await journal.counts() == {"done": 1, "failed": 1, "pending": 1}
@@ -132,5 +134,5 @@ async def test_a_cancelled_call_still_finishes_its_row(journal: Journal) -> None
     with anyio.CancelScope() as scope:
         scope.cancel()
         with anyio.CancelScope(shield=True):
-            await journal.finish(claim.row_id, "unknown")
+            await journal.finish(claim.row_id, Finish("unknown"))
     assert [r.outcome for r in await journal.recent()] == ["unknown"]

@@ -28,10 +28,19 @@ from opportunity_mcp.crm.errors import (
 )
 from opportunity_mcp.crm.http import send
 from opportunity_mcp.crm.policy import CallPolicy, request, with_retries
-from opportunity_mcp.crm.result import Opportunity, WriteResult, number, text
+from opportunity_mcp.crm.result import Opportunity, WriteResult, read_opportunity, text
 
 API_VERSION = "2021-07-28"
 UpsertShape = Literal["followers", "contact"]
+# Where our fields live in its opportunity object.
+_READ_KEYS = {
+    "name": "name",
+    "amount": "monetaryValue",
+    "stage": "pipelineStageId",
+    "status": "status",
+    "contact": "contactId",
+    "assignee": "assignedTo",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,18 +261,8 @@ class LeadConnectorClient:
         return WriteResult(opportunity, created=created, account=location, warnings=warnings)
 
     def _opportunity(self, raw: Mapping[str, Any], fallback_id: str | None) -> Opportunity:
-        opp_id = text(raw, "id") or text(raw, "_id") or fallback_id
-        if opp_id is None:
-            raise CrmBadResponse(f"{self.name} answered without an opportunity id")
-        return Opportunity(
-            id=opp_id,
-            name=text(raw, "name"),
-            amount=number(raw, "monetaryValue"),
-            stage=text(raw, "pipelineStageId"),
-            status=text(raw, "status"),
-            contact=text(raw, "contactId"),
-            assignee=text(raw, "assignedTo"),
-        )
+        missing = f"{self.name} answered without an opportunity id"
+        return read_opportunity(raw, _READ_KEYS, fallback_id=fallback_id, missing=missing, ids=("id", "_id"))
 
 
 FAMILY = Family(

@@ -17,7 +17,7 @@ from opportunity_mcp.crm.base import Account, Family, Wiring
 from opportunity_mcp.crm.errors import CrmBadResponse, CrmError, CrmNotApplied, CrmRejected, CrmUnavailable
 from opportunity_mcp.crm.http import status_error, upstream_messages
 from opportunity_mcp.crm.policy import CallPolicy, request
-from opportunity_mcp.crm.result import Opportunity, WriteResult, number, text
+from opportunity_mcp.crm.result import Opportunity, WriteResult, number, read_opportunity, text
 
 HOSTS = {
     "https://api.plazbot.com": "Plazbot",
@@ -50,6 +50,15 @@ class FieldChange:
     custom_field: str | None = None
 
 
+# Where our fields live in its opportunity object.
+_READ_KEYS = {
+    "code": "opportCode",
+    "name": "name",
+    "amount": "amount",
+    "stage": "stageId",
+    "contact": "contactId",
+    "assignee": "assignedAgentId",
+}
 # Where each updatable field lives in the returned opportunity, to verify the change took.
 _ECHO_KEYS = {
     "name": "name",
@@ -197,18 +206,8 @@ class PlazbotClient:
         return opp
 
     def _opportunity(self, raw: Mapping[str, Any], fallback_id: str | None = None) -> Opportunity:
-        opp_id = text(raw, "id") or fallback_id
-        if opp_id is None:
-            raise CrmBadResponse(f"{self.name} reported success but sent no opportunity id")
-        return Opportunity(
-            id=opp_id,
-            code=text(raw, "opportCode"),
-            name=text(raw, "name"),
-            amount=number(raw, "amount"),
-            stage=text(raw, "stageId"),
-            contact=text(raw, "contactId"),
-            assignee=text(raw, "assignedAgentId"),
-        )
+        missing = f"{self.name} reported success but sent no opportunity id"
+        return read_opportunity(raw, _READ_KEYS, fallback_id=fallback_id, missing=missing)
 
     def _verify(self, raw: Mapping[str, Any], change: FieldChange) -> tuple[str, ...]:
         """Refuse an 'OK' whose opportunity still shows another value; warn when it cannot tell."""

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from opportunity_mcp.crm.errors import CrmBadResponse
+
 
 @dataclass(frozen=True, slots=True)
 class Opportunity:
@@ -49,3 +51,35 @@ def number(obj: Mapping[str, Any], key: str) -> float | None:
     except (ValueError, OverflowError):
         return None
     return parsed if math.isfinite(parsed) else None
+
+
+def read_opportunity(
+    raw: Mapping[str, Any],
+    keys: Mapping[str, str],
+    *,
+    fallback_id: str | None,
+    missing: str,
+    ids: tuple[str, ...] = ("id",),
+) -> Opportunity:
+    """The opportunity of an upstream object: `keys` maps our field names (code, name, amount, stage,
+    status, contact, assignee) to the family's; `ids` are where its id may be. Raises CrmBadResponse
+    with `missing` when no id is found."""
+    opp_id = next((found for key in ids if (found := text(raw, key))), None) or fallback_id
+    if opp_id is None:
+        raise CrmBadResponse(missing)
+
+    def field(name: str) -> str | None:
+        key = keys.get(name)
+        return text(raw, key) if key else None
+
+    amount = keys.get("amount")
+    return Opportunity(
+        id=opp_id,
+        code=field("code"),
+        name=field("name"),
+        amount=number(raw, amount) if amount else None,
+        stage=field("stage"),
+        status=field("status"),
+        contact=field("contact"),
+        assignee=field("assignee"),
+    )

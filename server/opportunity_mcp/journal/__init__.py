@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from opportunity_mcp.journal.base import Claim, Journal, Outcome, Row, default_path, fingerprint, redacted
+from opportunity_mcp.journal.base import Claim, Finish, Outcome, Row, default_path, fingerprint, redacted
+from opportunity_mcp.journal.sql import Journal
 from opportunity_mcp.journal.sqlite import SqliteJournal
 
 __all__ = [
     "Claim",
+    "Finish",
     "Journal",
     "Outcome",
     "Row",

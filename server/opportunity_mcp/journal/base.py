@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 Outcome = Literal["pending", "done", "failed", "unknown"]
@@ -58,57 +58,17 @@ class Claim:
     reason: Literal["key", "duplicate", "inflight"] | None = None
 
 
-class Journal(Protocol):
-    """A journal store. `where` names it for people (never with a password)."""
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """How a claimed write ended, as its row records it."""
 
-    where: str
-
-    async def claim(
-        self,
-        *,
-        tool: str,
-        account: str,
-        fp: str,
-        args_fp: str,
-        key: str | None,
-        guard: bool,
-        window: float,
-        stale: float = STALE_AFTER,
-    ) -> Claim:
-        """Record a pending write, or return the earlier write that makes this one a repeat.
-
-        `fp` identifies 'the same deal' for the duplicate guard (when `guard`); `args_fp` identifies
-        the exact arguments, so a repeated key can tell whether they changed. A key whose write surely
-        failed may be used again. A pending row older than `stale` seconds (its process died) is
-        first marked unknown."""
-        ...
-
-    async def finish(
-        self,
-        row_id: int,
-        outcome: Outcome,
-        *,
-        status: int | None = None,
-        opportunity_id: str | None = None,
-        code: str | None = None,
-        latency_ms: int | None = None,
-        requests: int = 0,
-        envelope: dict[str, Any] | None = None,
-    ) -> None: ...
-
-    async def recent(self, limit: int = 20) -> list[Row]: ...
-
-    async def ping(self) -> None:
-        """A constant-time read, for health probes (raises if the store cannot be read)."""
-        ...
-
-    async def counts(self) -> dict[str, int]: ...
-
-    async def learned_shape(self, location: str) -> str | None: ...
-
-    async def learn_shape(self, location: str, shape: str) -> None: ...
-
-    def close(self) -> None: ...
+    outcome: Outcome
+    status: int | None = None
+    opportunity_id: str | None = None
+    code: str | None = None
+    latency_ms: int | None = None
+    requests: int = 0
+    envelope: dict[str, Any] | None = None
 
 
 def to_row(r: tuple[Any, ...] | Any) -> Row:

@@ -20,38 +20,14 @@ from typing import TypeVar
 import anyio.to_thread
 
 from opportunity_mcp.journal.base import redacted
-from opportunity_mcp.journal.sql import Sql, SqlJournal
+from opportunity_mcp.journal.sql import Journal, Sql, schema
 
 try:
     from psycopg_pool import ConnectionPool
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError("a postgresql:// journal needs psycopg: pip install 'opportunity-mcp[postgresql]'") from exc
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS writes (
-    id BIGSERIAL PRIMARY KEY,
-    at DOUBLE PRECISION NOT NULL,
-    tool TEXT NOT NULL,
-    account TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    args_fp TEXT,
-    idem_key TEXT,
-    guard BOOLEAN NOT NULL DEFAULT FALSE,
-    outcome TEXT NOT NULL CHECK (outcome IN ('pending', 'done', 'failed', 'unknown')),
-    status INTEGER,
-    opportunity_id TEXT,
-    code TEXT,
-    latency_ms INTEGER,
-    requests INTEGER NOT NULL DEFAULT 0,
-    envelope TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS writes_key ON writes(tool, account, idem_key) WHERE idem_key IS NOT NULL;
-CREATE UNIQUE INDEX IF NOT EXISTS writes_inflight ON writes(fingerprint) WHERE guard AND outcome = 'pending';
-CREATE INDEX IF NOT EXISTS writes_recent ON writes(fingerprint, at);
-CREATE TABLE IF NOT EXISTS upsert_shapes (
-    location TEXT PRIMARY KEY, shape TEXT NOT NULL, at DOUBLE PRECISION NOT NULL
-);
-"""
+_SCHEMA = schema(id_type="BIGSERIAL", real="DOUBLE PRECISION", boolean="BOOLEAN")
 # Any constant: replicas starting together take it so that only one creates the tables.
 _SCHEMA_LOCK = 0x6F70706D6370  # "oppmcp"
 T = TypeVar("T")
@@ -62,7 +38,7 @@ def _lock_id(fp: str) -> int:
     return int.from_bytes(hashlib.blake2b(fp.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-class PostgresJournal(SqlJournal):
+class PostgresJournal(Journal):
     """A pool of connections to one PostgreSQL database; the tables are created when missing."""
 
     def __init__(self, url: str, *, max_size: int = 10, timeout: float = 10.0) -> None:

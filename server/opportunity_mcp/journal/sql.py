@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from opportunity_mcp.journal.base import STALE_AFTER, Claim, Outcome, Row, envelope_text, to_row
+from opportunity_mcp.journal.base import STALE_AFTER, Claim, Finish, Row, envelope_text, to_row
 
 T = TypeVar("T")
 
@@ -24,6 +24,36 @@ _SELECT = (
     "SELECT id, at, tool, account, idem_key, outcome, status, opportunity_id, code, latency_ms, requests, envelope,"
     " args_fp FROM writes"
 )
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS writes (
+    id {id_type} PRIMARY KEY,
+    at {real} NOT NULL,
+    tool TEXT NOT NULL,
+    account TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    args_fp TEXT,
+    idem_key TEXT,
+    guard {boolean} NOT NULL DEFAULT FALSE,
+    outcome TEXT NOT NULL CHECK (outcome IN ('pending', 'done', 'failed', 'unknown')),
+    status INTEGER,
+    opportunity_id TEXT,
+    code TEXT,
+    latency_ms INTEGER,
+    requests INTEGER NOT NULL DEFAULT 0,
+    envelope TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS writes_key ON writes(tool, account, idem_key) WHERE idem_key IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS writes_inflight ON writes(fingerprint) WHERE guard = TRUE AND outcome = 'pending';
+CREATE INDEX IF NOT EXISTS writes_recent ON writes(fingerprint, at);
+CREATE TABLE IF NOT EXISTS upsert_shapes (location TEXT PRIMARY KEY, shape TEXT NOT NULL, at {real} NOT NULL);
+"""
+
+
+def schema(*, id_type: str, real: str, boolean: str) -> str:
+    """The tables and indexes, in a backend's column types."""
+    return _SCHEMA.format(id_type=id_type, real=real, boolean=boolean)
 
 
 class Cursor(Protocol):
@@ -123,8 +153,9 @@ def _recent_same(db: Sql, req: ClaimRequest) -> Row | None:
     return to_row(found) if found else None
 
 
-class SqlJournal(ABC):
-    """The `Journal` interface over `_write` and `_read`, which each backend provides."""
+class Journal(ABC):
+    """A journal store: the interface the tools use, over `_write` and `_read`, which each backend
+    provides. `where` names the store for people (never with a password)."""
 
     where: str
 
@@ -150,23 +181,29 @@ class SqlJournal(ABC):
         window: float,
         stale: float = STALE_AFTER,
     ) -> Claim:
+        """Record a pending write, or return the earlier write that makes this one a repeat.
+
+        `fp` identifies 'the same deal' for the duplicate guard (when `guard`); `args_fp` identifies
+        the exact arguments, so a repeated key can tell whether they changed. A key whose write surely
+        failed may be used again. A pending row older than `stale` seconds (its process died) is
+        first marked unknown."""
         req = ClaimRequest(tool, account, fp, args_fp, key, guard, window, stale, time.time())
         checks = key is not None or guard
         return await self._write(lambda db: claim_in(db, req), atomic=checks, lock=fp if guard else None)
 
-    async def finish(
-        self,
-        row_id: int,
-        outcome: Outcome,
-        *,
-        status: int | None = None,
-        opportunity_id: str | None = None,
-        code: str | None = None,
-        latency_ms: int | None = None,
-        requests: int = 0,
-        envelope: dict[str, Any] | None = None,
-    ) -> None:
-        params = (outcome, status, opportunity_id, code, latency_ms, requests, envelope_text(envelope), row_id)
+    async def finish(self, row_id: int, done: Finish) -> None:
+        """Record how a claimed write ended."""
+        envelope = envelope_text(done.envelope)
+        params = (
+            done.outcome,
+            done.status,
+            done.opportunity_id,
+            done.code,
+            done.latency_ms,
+            done.requests,
+            envelope,
+            row_id,
+        )
         await self._write(
             lambda db: db.run(
                 "UPDATE writes SET outcome = ?, status = ?, opportunity_id = ?, code = ?, latency_ms = ?,"
@@ -181,6 +218,7 @@ class SqlJournal(ABC):
         return [to_row(r) for r in rows]
 
     async def ping(self) -> None:
+        """A constant-time read, for health probes (raises if the store cannot be read)."""
         await self._read(lambda db: db.all("SELECT id FROM writes ORDER BY id DESC LIMIT 1"))
 
     async def counts(self) -> dict[str, int]:

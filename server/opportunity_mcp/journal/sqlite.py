@@ -17,34 +17,13 @@ from typing import TypeVar
 
 import anyio.to_thread
 
-from opportunity_mcp.journal.sql import Sql, SqlJournal
+from opportunity_mcp.journal.sql import Journal, Sql, schema
 
 T = TypeVar("T")
 BUSY_TIMEOUT = 10.0
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS writes (
-    id INTEGER PRIMARY KEY,
-    at REAL NOT NULL,
-    tool TEXT NOT NULL,
-    account TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    args_fp TEXT,
-    idem_key TEXT,
-    guard INTEGER NOT NULL DEFAULT 0,
-    outcome TEXT NOT NULL,
-    status INTEGER,
-    opportunity_id TEXT,
-    code TEXT,
-    latency_ms INTEGER,
-    requests INTEGER NOT NULL DEFAULT 0,
-    envelope TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS writes_key ON writes(tool, account, idem_key) WHERE idem_key IS NOT NULL;
-CREATE UNIQUE INDEX IF NOT EXISTS writes_inflight ON writes(fingerprint) WHERE guard = 1 AND outcome = 'pending';
-CREATE INDEX IF NOT EXISTS writes_recent ON writes(fingerprint, at);
-CREATE TABLE IF NOT EXISTS upsert_shapes (location TEXT PRIMARY KEY, shape TEXT NOT NULL, at REAL NOT NULL);
-"""
+# INTEGER PRIMARY KEY is the rowid: the id SQLite hands out anyway.
+_SCHEMA = schema(id_type="INTEGER", real="REAL", boolean="BOOLEAN")
 
 
 class _Connection:
@@ -74,7 +53,7 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
-class SqliteJournal(SqlJournal):
+class SqliteJournal(Journal):
     def __init__(self, path: str | Path) -> None:
         self.path = self.where = str(path)
         memory = self.path == ":memory:"

@@ -24,7 +24,7 @@ from opportunity_mcp.crm.base import Account
 from opportunity_mcp.crm.errors import CrmError
 from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.crm.result import WriteResult
-from opportunity_mcp.journal import Claim, fingerprint
+from opportunity_mcp.journal import Claim, Finish, fingerprint
 from opportunity_mcp.models import Envelope
 from opportunity_mcp.summaries import WriteKind, failure_text, success_text
 from opportunity_mcp.tools.access import State, state_of
@@ -115,16 +115,16 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
         # that fails here is logged, never turned into an error for a write the CRM accepted.
         with anyio.CancelScope(shield=True):
             try:
-                await state.journal.finish(
-                    claim.row_id,
+                ended = Finish(
                     outcome,  # type: ignore[arg-type]
-                    status=status if env is None else 200,
-                    opportunity_id=env.id if env else None,
-                    code=env.code if env else None,
-                    latency_ms=round((time.monotonic() - started) * 1000),
-                    requests=policy.requests,
-                    envelope=env.wire() if env else None,
+                    status if env is None else 200,
+                    env.id if env else None,
+                    env.code if env else None,
+                    round((time.monotonic() - started) * 1000),
+                    policy.requests,
+                    env.wire() if env else None,
                 )
+                await state.journal.finish(claim.row_id, ended)
             except Exception as exc:  # the answer stands; the row is taken as unknown once stale
                 log.error("could not finish journal row %s as %s: %s", claim.row_id, outcome, type(exc).__name__)
 
