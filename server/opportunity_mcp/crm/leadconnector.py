@@ -27,7 +27,7 @@ from opportunity_mcp.crm.errors import (
     CrmUnavailable,
 )
 from opportunity_mcp.crm.http import send
-from opportunity_mcp.crm.policy import CallPolicy, request, with_retries
+from opportunity_mcp.crm.policy import CallPolicy, read, with_retries
 from opportunity_mcp.crm.result import Opportunity, WriteResult, read_opportunity, text
 
 API_VERSION = "2021-07-28"
@@ -174,17 +174,8 @@ class LeadConnectorClient:
     async def pipeline_of(self, opportunity_id: str, policy: CallPolicy) -> str | None:
         """The pipeline an opportunity is in (GET /opportunities/{id}); None when it cannot be read
         (no read scope, no answer). An id the CRM does not know raises: nothing is written."""
-        headers = self._headers
         try:
-            data = await request(
-                policy,
-                self.http,
-                self.name,
-                "GET",
-                f"/opportunities/{opportunity_id}",
-                headers=headers,
-                idempotent=True,
-            )
+            data = await read(policy, self.http, self.name, f"/opportunities/{opportunity_id}", headers=self._headers)
         except (CrmAuthError, CrmTransportError, CrmUnavailable, CrmBadResponse):
             return None
         found = data.get("opportunity") if isinstance(data, dict) else None

@@ -16,7 +16,7 @@ from typing import Any
 from opportunity_mcp.crm.base import Account, Family, Wiring
 from opportunity_mcp.crm.errors import CrmBadResponse, CrmError, CrmNotApplied, CrmRejected, CrmUnavailable
 from opportunity_mcp.crm.http import status_error, upstream_messages
-from opportunity_mcp.crm.policy import CallPolicy, request
+from opportunity_mcp.crm.policy import CallPolicy, read, request
 from opportunity_mcp.crm.result import Opportunity, WriteResult, number, read_opportunity, text
 
 HOSTS = {
@@ -152,18 +152,9 @@ class PlazbotClient:
     async def _read_back(self, opportunity_id: str, workspace: str, policy: CallPolicy) -> Mapping[str, Any]:
         """GET /api/opportunity/{id}: enveloped, a bare object or a bare one-item list. {} when the
         read fails, so verification falls back to a warning."""
-        headers, params = self._base_headers, {"workspaceId": workspace}
+        path, params = f"/api/opportunity/{opportunity_id}", {"workspaceId": workspace}
         try:
-            data = await request(
-                policy,
-                self.http,
-                self.name,
-                "GET",
-                f"/api/opportunity/{opportunity_id}",
-                headers=headers,
-                params=params,
-                idempotent=True,
-            )
+            data = await read(policy, self.http, self.name, path, headers=self._base_headers, params=params)
         except CrmError:
             return {}
         if isinstance(data, dict) and "success" in data:

@@ -8,6 +8,7 @@ line of defence that no configured secret can reach the agent.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -85,16 +86,18 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
     state = state_of(ctx)
     target = write.account.target
     args_fp = fingerprint(write.tool, target, write.args.model_dump(exclude={"idempotencyKey", "allowDuplicate"}))
-    claim = await _claim_when_free(
-        ctx,
-        state,
+    claim_once = functools.partial(
+        state.journal.claim,
         tool=write.tool,
         account=target,
         fp=fingerprint(write.tool, target, write.guard or {}),
         args_fp=args_fp,
         key=write.key,
         guard=write.guard is not None,
+        window=state.duplicate_window,
+        stale=state.call_budget + 60,  # no call of a live process is pending longer
     )
+    claim = await _claim_when_free(ctx, state, claim_once)
     if claim.row_id is None:
         return _repeat(state, claim, args_fp)
     policy = CallPolicy(budget=state.call_budget, on_wait=_progress(ctx))
@@ -129,33 +132,14 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
                 log.error("could not finish journal row %s as %s: %s", claim.row_id, outcome, type(exc).__name__)
 
 
-async def _claim_when_free(
-    ctx: Context[Any, Any],
-    state: State,
-    *,
-    tool: str,
-    account: str,
-    fp: str,
-    args_fp: str,
-    key: str | None,
-    guard: bool,
-) -> Claim:
+async def _claim_when_free(ctx: Context[Any, Any], state: State, claim_once: Callable[[], Awaitable[Claim]]) -> Claim:
     """Claim the write; while the same write is in flight (another call, maybe on another replica),
     wait for it to finish and answer from it, rather than refuse. Bounded by the call budget: the
     write in flight is bounded by it too."""
     deadline = time.monotonic() + state.call_budget
     delay, told = 0.02, False
     while True:
-        claim = await state.journal.claim(
-            tool=tool,
-            account=account,
-            fp=fp,
-            args_fp=args_fp,
-            key=key,
-            guard=guard,
-            window=state.duplicate_window,
-            stale=state.call_budget + 60,  # no call of a live process is pending longer
-        )
+        claim = await claim_once()
         pending = claim.row_id is None and (claim.earlier is None or claim.earlier.outcome == "pending")
         if not pending or time.monotonic() + delay > deadline:
             return claim
