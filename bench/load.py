@@ -144,6 +144,8 @@ def run_load(calls: int = 2000, clients: int = 32, database: str | None = None) 
                 proc.terminate()
             for proc in procs:
                 proc.wait(timeout=20)
+                if proc.stderr is not None:
+                    proc.stderr.close()
 
         stack.callback(stop_all)
         sandbox_port = free_port()

@@ -42,6 +42,13 @@ def raw(transport: httpx2.ASGITransport, headers: dict[str, str] | None = None) 
     return httpx2.AsyncClient(transport=transport, base_url=BASE, headers=headers or {}, timeout=30)
 
 
-def mcp_client(transport: httpx2.ASGITransport, headers: dict[str, str] | None = None, mode: str = "legacy") -> Client:
+@asynccontextmanager
+async def mcp_client(
+    transport: httpx2.ASGITransport, headers: dict[str, str] | None = None, mode: str = "legacy"
+) -> AsyncIterator[Client]:
     """An MCP client over streamable HTTP, through the transport, sending `headers` (a bearer token)."""
-    return Client(streamable_http_client(f"{BASE}/mcp", http_client=raw(transport, headers)), mode=mode)
+    async with (
+        raw(transport, headers) as http,
+        Client(streamable_http_client(f"{BASE}/mcp", http_client=http), mode=mode) as client,
+    ):
+        yield client

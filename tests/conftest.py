@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -108,28 +108,28 @@ def http_server(*args: str, env: dict[str, str] | None = None, host: str = "127.
     with socket.socket() as probe:
         probe.bind((host, 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [COMMAND, *args, "--transport", "http", "--host", host, "--port", str(port)],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    assert proc.stderr is not None and proc.stdout is not None
-    deadline, banner = time.monotonic() + 30, ""
-    while "listening on" not in banner and time.monotonic() < deadline and proc.poll() is None:
-        banner += proc.stderr.readline()
-    try:
-        assert "listening on" in banner, banner
-        yield f"http://{host}:{port}", banner
-    finally:
-        proc.terminate()
+    ) as proc:  # closes its pipes when done
+        assert proc.stderr is not None and proc.stdout is not None
+        deadline, banner = time.monotonic() + 30, ""
+        while "listening on" not in banner and time.monotonic() < deadline and proc.poll() is None:
+            banner += proc.stderr.readline()
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        assert proc.stdout.read() == ""
+            assert "listening on" in banner, banner
+            yield f"http://{host}:{port}", banner
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            assert proc.stdout.read() == ""
 
 
 def bearer(banner: str) -> dict[str, str]:
@@ -139,9 +139,15 @@ def bearer(banner: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {found.group(1)}"}
 
 
-def authorized_client(url: str, headers: dict[str, str], mode: str = "legacy") -> Client:
-    """An MCP client over streamable HTTP that sends `headers` (a bearer token) with every request."""
+@asynccontextmanager
+async def authorized_client(url: str, headers: dict[str, str], mode: str = "legacy") -> AsyncIterator[Client]:
+    """An MCP client over streamable HTTP that sends `headers` (a bearer token) with every request;
+    its HTTP client is closed afterwards (the MCP client leaves a client it was given open)."""
     import httpx2
     from mcp.client.streamable_http import streamable_http_client
 
-    return Client(streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers, timeout=30)), mode=mode)
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
+    ):
+        yield client

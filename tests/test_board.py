@@ -87,4 +87,7 @@ def test_a_tool_call_makes_its_card_appear(board_server: str, tmp_path: Path) ->
             browser.kill()
         if browser.returncode:
             print(browser.stderr.read() if browser.stderr else "")
+        for pipe in (browser.stdout, browser.stderr):
+            if pipe is not None:
+                pipe.close()
     assert SCREENSHOT.stat().st_size > 10_000

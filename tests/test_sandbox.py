@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import httpx2
 import pytest
@@ -18,8 +19,9 @@ LC = {"Authorization": f"Bearer {CANARY_TOKEN}", "Version": "2021-07-28"}
 
 
 @pytest.fixture
-def http(sandbox_server: SandboxServer, sandbox: SandboxState) -> httpx2.Client:
-    return httpx2.Client(base_url=sandbox_server.url, timeout=5)
+def http(sandbox_server: SandboxServer, sandbox: SandboxState) -> Iterator[httpx2.Client]:
+    with httpx2.Client(base_url=sandbox_server.url, timeout=5) as client:
+        yield client
 
 
 def _create(http: httpx2.Client) -> str:
@@ -97,22 +99,22 @@ def test_sandbox_runs_on_its_own() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "opportunity_mcp", "sandbox", "--port", str(port)],
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                state = httpx2.get(f"http://127.0.0.1:{port}/_sandbox/state", timeout=1)
-                break
-            except httpx2.TransportError:
-                assert time.monotonic() < deadline and proc.poll() is None
-                time.sleep(0.1)
-        assert state.json()["plazbot"] == []
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as proc:
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    state = httpx2.get(f"http://127.0.0.1:{port}/_sandbox/state", timeout=1)
+                    break
+                except httpx2.TransportError:
+                    assert time.monotonic() < deadline and proc.poll() is None
+                    time.sleep(0.1)
+            assert state.json()["plazbot"] == []
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)

@@ -204,17 +204,7 @@ class PlazbotClient:
         """Refuse an 'OK' whose opportunity still shows another value; warn when it cannot tell."""
         field, value = change.field, change.value
         if field == "customFields":
-            items = raw.get("customFields")
-            if not isinstance(items, list):
-                return (f"{self.name} did not return custom fields, so the change could not be verified",)
-            for item in items:
-                if isinstance(item, dict) and item.get("name") == change.custom_field:
-                    if str(item.get("value")) != str(value):
-                        raise CrmNotApplied(
-                            f"{self.name} answered OK but custom field {change.custom_field} still shows another value"
-                        )
-                    return ()
-            raise CrmNotApplied(f"{self.name} answered OK but shows no custom field {change.custom_field}")
+            return self._verify_custom(raw, change)
         key = _echo_key(change)
         if key not in raw:
             return (f"{self.name} did not return {field}, so the change could not be verified",)
@@ -234,6 +224,19 @@ class PlazbotClient:
         if not same:
             raise CrmNotApplied(f"{self.name} answered OK but the opportunity still shows another {field}")
         return ()
+
+    def _verify_custom(self, raw: Mapping[str, Any], change: FieldChange) -> tuple[str, ...]:
+        items = raw.get("customFields")
+        if not isinstance(items, list):
+            return (f"{self.name} did not return custom fields, so the change could not be verified",)
+        for item in items:
+            if isinstance(item, dict) and item.get("name") == change.custom_field:
+                if str(item.get("value")) != str(change.value):
+                    raise CrmNotApplied(
+                        f"{self.name} answered OK but custom field {change.custom_field} still shows another value"
+                    )
+                return ()
+        raise CrmNotApplied(f"{self.name} answered OK but shows no custom field {change.custom_field}")
 
 
 def _same_instant(shown: Any, sent: str) -> bool | None:

@@ -74,19 +74,34 @@ def _abort(receive: Receive) -> bool:
     return True
 
 
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def _faulted(fault: Fault, receive: Receive, response: Response) -> Response | None:
+    """What a fault makes of an answer: later, dropped (None), or replaced by the fault's own."""
+    if fault.delay:
+        await anyio.sleep(fault.delay)
+    if fault.drop == "after" and _abort(receive):
+        return None
+    if fault.status is not None:
+        return Response(fault.body or "", fault.status, fault.headers or None, media_type=fault.content_type)
+    return response
+
+
 class SandboxApp:
     def __init__(self, state: SandboxState) -> None:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await _lifespan(receive, send)
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
@@ -109,18 +124,11 @@ class SandboxApp:
 
         apply = fault is None or fault.status is None or fault.apply
         status, payload = handler(self.state, headers, query, body) if apply else (0, None)
-        if fault is not None:
-            if fault.delay:
-                await anyio.sleep(fault.delay)
-            if fault.drop == "after" and _abort(receive):
-                return
-            if fault.status is not None:
-                response: Response = Response(
-                    fault.body or "", fault.status, fault.headers or None, media_type=fault.content_type
-                )
-                await response(scope, receive, send)
-                return
-        await JSONResponse(payload, status)(scope, receive, send)
+        response: Response | None = JSONResponse(payload, status)
+        if fault is not None and response is not None:
+            response = await _faulted(fault, receive, response)
+        if response is not None:
+            await response(scope, receive, send)
 
     async def _control(self, request: Request) -> Response:
         state, path, method = self.state, request.url.path, request.method

@@ -117,22 +117,11 @@ def upsert(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, 
     problems += _type_problems(body)
     if problems:
         return error(422, problems, "Unprocessable Entity")
-    seed = state.seed
     location, pipeline = body["locationId"], body["pipelineId"]
-    if location not in seed.locations:
-        return error(403, "The token does not have access to this location", "Forbidden")
-    stages = [s for s, _ in seed.lc_pipelines.get(pipeline, ())]
-    if not stages:
-        return error(400, "Pipeline not found")
-    if body.get("pipelineStageId") and body["pipelineStageId"] not in stages:
-        return error(400, "Pipeline stage not found in this pipeline")
-    if body.get("contactId") and body["contactId"] not in seed.lc_contacts:
-        return error(400, "Contact not found")
-    if body.get("assignedTo") and body["assignedTo"] not in seed.lc_users:
-        return error(400, "User not found")
-    if body.get("lostReasonId") and body["lostReasonId"] not in seed.lc_lost_reasons:
-        return error(400, "Lost reason not found")
-
+    stages = [s for s, _ in state.seed.lc_pipelines.get(pipeline, ())]
+    refused = _check_refs(state, body, stages)
+    if refused:
+        return refused
     with state.lock:
         existing = _match(state, shape, body)
         if body.get("id") and existing is None:
@@ -165,6 +154,25 @@ def upsert(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, 
         opp["updatedAt"] = stamp
         state.leadconnector[opp["id"]] = opp
         return 200, {"opportunity": dict(opp), "new": created}
+
+
+def _check_refs(state: SandboxState, body: Mapping[str, Any], stages: list[str]) -> Reply | None:
+    """What LeadConnector says when the body names a location, pipeline, stage, contact, user or lost
+    reason it does not know."""
+    seed = state.seed
+    if body["locationId"] not in seed.locations:
+        return error(403, "The token does not have access to this location", "Forbidden")
+    if not stages:
+        return error(400, "Pipeline not found")
+    for key, known, message in (
+        ("pipelineStageId", stages, "Pipeline stage not found in this pipeline"),
+        ("contactId", seed.lc_contacts, "Contact not found"),
+        ("assignedTo", seed.lc_users, "User not found"),
+        ("lostReasonId", seed.lc_lost_reasons, "Lost reason not found"),
+    ):
+        if body.get(key) and body[key] not in known:
+            return error(400, message)
+    return None
 
 
 def _match(state: SandboxState, shape: str, body: Mapping[str, Any]) -> dict[str, Any] | None:

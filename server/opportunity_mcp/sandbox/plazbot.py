@@ -135,6 +135,17 @@ def _apply(opp: dict[str, Any], field: str, value: Any) -> None:
         opp["finalAmount"] = value
 
 
+def _changes(state: SandboxState, body: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """The fields an update body sets in the style this sandbox plays, and the key its answer uses
+    (the single-field style answers with the misspelled `oportunity`). None: a malformed body."""
+    if state.options.plazbot_update_style == "param":
+        field = body.get("paramToUpdate")
+        if field not in UPDATABLE or field not in body:
+            return "oportunity", None
+        return "oportunity", {field: body[field]}
+    return "opportunity", {k: body[k] for k in FIELDS_STYLE if k in body}
+
+
 def update(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, str], body: Any) -> Reply:
     opp_id, workspace = query.get("id"), query.get("workspaceId")
     if not opp_id or not workspace:
@@ -148,17 +159,9 @@ def update(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, 
         opp = state.plazbot.get(opp_id)
         if opp is None or opp["workspaceId"] != workspace:
             return envelope(404, "Opportunity not found.", error="OPPORTUNITY_NOT_FOUND")
-        if state.options.plazbot_update_style == "param":
-            field = body.get("paramToUpdate")
-            if field not in UPDATABLE or field not in body:
-                return envelope(
-                    400, "paramToUpdate must name an updatable field present in the body.", error="BAD_REQUEST"
-                )
-            changes = {field: body[field]}
-            key = "oportunity"
-        else:
-            changes = {k: body[k] for k in FIELDS_STYLE if k in body}
-            key = "opportunity"
+        key, changes = _changes(state, body)
+        if changes is None:
+            return envelope(400, "paramToUpdate must name an updatable field present in the body.", error="BAD_REQUEST")
         for field, value in changes.items():
             if not _valid_value(field, value):
                 return envelope(422, f"Invalid value for {field}.", error="VALIDATION_ERROR")
