@@ -55,15 +55,25 @@ def test_both_artifacts_carry_the_prompts_and_pass_twine_check(dist: Path) -> No
     assert sorted(m.rsplit("/", 1)[1] for m in members if "/prompts/" in m) == prompts
 
 
-async def test_the_installed_command_lists_every_tool_and_prompt(dist: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtual environment with the wheel installed (uv makes it quickly; the wheel's
+    dependencies come from the package index)."""
     (wheel,) = dist.glob("*.whl")
-    venv = tmp_path / "venv"
-    # uv makes the fresh environment quickly; the wheel's dependencies come from the package index.
+    venv = tmp_path_factory.mktemp("installed") / "venv"
     _run(BIN / "uv", "venv", "--quiet", "--python", sys.executable, venv)
     _run(BIN / "uv", "pip", "install", "--quiet", "--python", venv / "bin" / "python", wheel)
-    assert (
-        _run(venv / "bin" / "python", "-m", "opportunity_mcp", "--version").strip() == f"opportunity-mcp {__version__}"
-    )
+    return venv
+
+
+def test_python_dash_m_runs_the_installed_package(venv: Path) -> None:
+    version = _run(venv / "bin" / "python", "-m", "opportunity_mcp", "--version").strip()
+    assert version == f"opportunity-mcp {__version__}"
+    where = _run(venv / "bin" / "python", "-c", "import opportunity_mcp; print(opportunity_mcp.__file__)")
+    assert where.startswith(str(venv))  # the installed copy, not this checkout
+
+
+async def test_the_installed_command_lists_every_tool_and_prompt(venv: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PLAZBOT_", "LEADCONNECTOR_", "OPPORTUNITY_"))}
     server = StdioServerParameters(
         command=str(venv / "bin" / "opportunity-mcp"), args=["--sandbox"], env=env, cwd=str(tmp_path)
