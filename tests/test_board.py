@@ -18,6 +18,8 @@ from mcp_types import CallToolResult
 from tests.conftest import http_server, text_of
 from tests.npm_tools import PLAYWRIGHT, ROOT, npm_install
 
+pytestmark = pytest.mark.slow
+
 COMMAND = str(Path(sys.executable).parent / "opportunity-mcp")
 SCREENSHOT = ROOT / "tests" / "browser" / "board.png"
 

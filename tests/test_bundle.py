@@ -56,6 +56,7 @@ def test_user_config_reaches_the_server_under_its_variable_names() -> None:
     assert MANIFEST["version"] == __import__("opportunity_mcp").__version__
 
 
+@pytest.mark.slow
 async def test_mcpb_validates_packs_and_the_bundle_starts(tmp_path: Path) -> None:
     validated = npx(MCPB, "validate", "manifest.json")
     assert validated.returncode == 0 and "validation passes" in validated.stdout, validated.stderr[-2000:]

@@ -66,6 +66,7 @@ def test_unusable_configuration_names_the_variable(
     assert message in str(caught.value)
 
 
+@pytest.mark.slow
 def test_the_command_refuses_to_start_without_a_crm() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ALL_VARS}
     done = subprocess.run(

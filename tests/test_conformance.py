@@ -14,6 +14,8 @@ import pytest
 from tests.conftest import http_server
 from tests.npm_tools import CONFORMANCE, NODE22, npm_install
 
+pytestmark = pytest.mark.slow
+
 SCENARIOS = ["server-initialize", "ping", "tools-list", "prompts-list", "resources-list", "dns-rebinding-protection"]
 COMMAND = str(Path(sys.executable).parent / "opportunity-mcp")
 

@@ -107,3 +107,11 @@ async def test_a_refused_value_is_not_echoed(client: Client, sandbox: SandboxSta
     result = await client.call_tool("create_opportunity", {**DEAL, "amount": CANARY_KEY})
     assert result.is_error
     assert_clean(text_of(result))
+
+
+async def test_an_unknown_argument_is_named_unless_its_name_is_not_a_name(client: Client) -> None:
+    plain = await client.call_tool("create_opportunity", {**DEAL, "stage": "x"})
+    odd = await client.call_tool("create_opportunity", {**DEAL, '{"<b>': "x"})
+    assert plain.is_error and "stage: is not an argument of this tool (allowed: name, description" in text_of(plain)
+    assert odd.is_error and "arguments: include a name that is not an argument of this tool" in text_of(odd)
+    assert "<b>" not in text_of(odd)

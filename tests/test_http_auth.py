@@ -106,6 +106,7 @@ async def test_a_token_writes_only_where_it_is_allowed(app_config: ServerConfig,
     assert "ws-sandbox-2" in everything and "loc-sandbox" in everything
 
 
+@pytest.mark.slow
 def test_a_real_process_asks_for_the_token_it_was_given(env: dict[str, str]) -> None:
     """End to end: the command serves HTTP with the config file's tokens."""
     with http_server(env=env) as (base, banner):
@@ -115,6 +116,7 @@ def test_a_real_process_asks_for_the_token_it_was_given(env: dict[str, str]) -> 
     assert (refused.status_code, good.status_code) == (401, 200)
 
 
+@pytest.mark.slow
 def test_no_auth_is_for_loopback_only(env: dict[str, str]) -> None:
     done = subprocess.run(
         [COMMAND, "--transport", "http", "--host", "0.0.0.0", "--port", "0", "--no-auth"],
@@ -127,6 +129,7 @@ def test_no_auth_is_for_loopback_only(env: dict[str, str]) -> None:
     assert done.returncode == 2 and "--no-auth is for loopback only" in done.stderr
 
 
+@pytest.mark.slow
 def test_http_without_tokens_will_not_start(env: dict[str, str]) -> None:
     done = subprocess.run(
         [COMMAND, "--transport", "http", "--port", "0"],

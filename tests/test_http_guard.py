@@ -58,6 +58,7 @@ async def test_healthz_says_503_when_the_journal_cannot_be_read(config: ServerCo
     assert answer.status_code == 503 and answer.json() == {"ok": False, "journal": "unreadable"}
 
 
+@pytest.mark.slow
 def test_off_loopback_it_will_not_start_without_allowed_hosts() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPPORTUNITY_MCP_ALLOWED")}
     done = subprocess.run(
@@ -87,6 +88,7 @@ def test_off_loopback_the_app_is_not_built_without_allowed_hosts(config: ServerC
         build_http_app(config, open_journal(":memory:"), HttpOptions(host="10.1.2.3", settings=HttpSettings()))
 
 
+@pytest.mark.slow
 def test_sigterm_lets_an_in_flight_write_finish(tmp_path: Path) -> None:
     journal = str(tmp_path / "journal.sqlite3")
     env = {**os.environ, "OPPORTUNITY_MCP_JOURNAL": journal}

@@ -17,6 +17,8 @@ from opportunity_mcp.sandbox import LC_LOCATION, LC_PIPELINE, PLAZBOT_WORKSPACE,
 from tests.conftest import CANARY_KEY, CANARY_TOKEN, http_server
 from tests.npm_tools import INSPECTOR, npx
 
+pytestmark = pytest.mark.slow
+
 COMMAND = str(Path(sys.executable).parent / "opportunity-mcp")
 
 

@@ -108,6 +108,7 @@ async def test_recent_writes_resource(client: Client, sandbox: SandboxState) -> 
     assert "create_opportunity ws-sandbox done HTTP 200 OPP-" in text
 
 
+@pytest.mark.slow
 async def test_journal_command_prints_a_table(config: ServerConfig) -> None:
     journal = open_journal(config.journal)
     claim = await journal.claim(

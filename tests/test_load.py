@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+
 from bench.load import run_load, schedule
+
+pytestmark = pytest.mark.slow
 
 
 def test_schedule_sends_every_key_twice_half_of_them_at_once() -> None:

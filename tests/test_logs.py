@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 SCRIPT = """
 import logging
 from opportunity_mcp import logs
@@ -18,6 +20,7 @@ logging.getLogger("opportunity_mcp.crm").warning("we saw pk-canary-secret-012345
 """
 
 
+@pytest.mark.slow
 def test_uvicorn_and_our_lines_pass_the_secret_scrubber() -> None:
     done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout == ""

@@ -73,6 +73,7 @@ print("won" if claim.row_id is not None else "lost")
 
 
 @pytest.mark.parametrize("key", ["wamid.1", None])
+@pytest.mark.slow
 def test_one_winner_across_processes(tmp_path: Path, key: str | None) -> None:
     path = str(tmp_path / "journal.sqlite3")
     procs = [

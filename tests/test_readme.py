@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import pytest
 
 from opportunity_mcp.config import CRM_VARIABLES
 from tests.conftest import http_server
@@ -55,6 +56,7 @@ def test_claude_code_line_is_well_formed() -> None:
     assert command == ["opportunity-mcp"] and (BIN / command[0]).exists()
 
 
+@pytest.mark.slow
 def test_the_http_example_works() -> None:
     (block,) = [body for lang, body in BLOCKS if lang == "sh" and "curl" in body]
     words = shlex.split(block.replace("\\\n", " "))

@@ -95,6 +95,7 @@ def test_control_api_injects_faults_and_reports_state(http: httpx2.Client, sandb
     assert sandbox.plazbot == {} and sandbox.options == Options()
 
 
+@pytest.mark.slow
 def test_sandbox_runs_on_its_own() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

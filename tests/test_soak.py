@@ -18,7 +18,7 @@ from opportunity_mcp.config import ServerConfig
 from opportunity_mcp.sandbox import Fault, SandboxState
 from tests.conftest import CANARY_KEY, CANARY_TOKEN, text_of
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 CALLS = 500
 FAULT_RATE = 0.2

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ValidationError
+
+# A place in the arguments as our models name it (name, followers.0): anything else came from the caller.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}(\.[0-9]{1,4})?", re.ASCII)
 
 # pydantic's error types that our argument models can raise, in words (anything else: its own message).
 _WORDS = {
@@ -24,7 +29,10 @@ def describe_validation(exc: ValidationError, model: type[BaseModel]) -> str:
         where = ".".join(str(p) for p in err["loc"])
         kind = err["type"]
         if kind == "extra_forbidden":
-            text = f"is not an argument of this tool (allowed: {', '.join(model.model_fields)})"
+            allowed = ", ".join(model.model_fields)
+            text = f"is not an argument of this tool (allowed: {allowed})"
+            if not _NAME.fullmatch(where):  # not a name an agent could mean: not echoed back
+                where, text = "arguments", f"include a name that is not an argument of this tool (allowed: {allowed})"
         elif kind in _WORDS:
             text = _WORDS[kind].format(expected=(err.get("ctx") or {}).get("expected", ""))
         else:
