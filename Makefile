@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8765
 
-.PHONY: run test check browser postgres format bench load bundle sandbox clean
+.PHONY: run test check browser postgres format bench load dist bundle sandbox clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ bench: $(STAMP)
 ##       overlapping idempotency keys; writes bench/results/load.json and load.md
 load: $(STAMP) postgres
 	$(BIN)/python -m bench.load
+
+## dist: the wheel and the sdist in dist/, checked with twine
+dist: $(STAMP)
+	rm -f dist/*.whl dist/*.tar.gz
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/python -m twine check --strict dist/*.whl dist/*.tar.gz
 
 ## bundle: the MCP Bundle for Claude Desktop and other MCPB hosts, in dist/
 bundle: $(STAMP)

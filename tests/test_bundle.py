@@ -17,6 +17,7 @@ from mcp import Client, StdioServerParameters
 from opportunity_mcp.app import build_server
 from opportunity_mcp.config import ServerConfig
 from opportunity_mcp.prompts import load
+from opportunity_mcp.tools import TOOLS
 from tests.npm_tools import MCPB, ROOT, npx
 
 pytestmark = pytest.mark.anyio
@@ -27,7 +28,8 @@ async def test_manifest_tools_and_prompts_are_what_the_server_lists(config: Serv
     async with Client(build_server(config), mode="legacy") as client:
         tools = (await client.list_tools()).tools
         prompts = (await client.list_prompts()).prompts
-    assert MANIFEST["tools"] == [{"name": t.name, "description": t.description} for t in tools]
+    assert MANIFEST["tools"] == [{"name": s.name, "description": s.description} for s in TOOLS]
+    assert [t.name for t in tools] == [s.name for s in TOOLS]
     assert [p["name"] for p in MANIFEST["prompts"]] == [p.name for p in prompts]
     files = {p.name: p for p in load()}
     for entry, listed in zip(MANIFEST["prompts"], prompts, strict=True):

@@ -13,7 +13,9 @@ from typing import Any
 import httpx2
 import pytest
 
+from opportunity_mcp import __version__
 from opportunity_mcp.config import CRM_VARIABLES
+from opportunity_mcp.tools import TOOLS
 from tests.conftest import http_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,3 +88,18 @@ def test_the_config_file_example_loads(tmp_path: Path, monkeypatch: Any) -> None
     config = load_config(str(path))
     assert [a.name for a in config.accounts] == ["acme-wa", "beta-hl"]
     assert [(t.name, sorted(t.accounts)) for t in config.tokens] == [("acme-bot", ["acme-wa"]), ("ops", ["*"])]
+
+
+def test_the_tool_table_names_every_declared_tool_and_each_of_its_arguments() -> None:
+    section = README.split("## The tools", 1)[1].split("\n\n", 2)[1]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| `")]
+    assert [row[0].strip("| `") for row in rows] == [spec.name for spec in TOOLS]
+    for row, spec in zip(rows, TOOLS, strict=True):
+        named = set(re.findall(r"`(\w+)`", row[-1]))
+        assert named == set(spec.args.model_fields), spec.name
+
+
+def test_the_wheel_block_names_the_wheel_make_dist_builds() -> None:
+    (block,) = [body for lang, body in BLOCKS if lang == "sh" and "uvx --from" in body]
+    assert f"dist/opportunity_mcp-{__version__}-py3-none-any.whl opportunity-mcp" in block
+    assert "make dist" in block and "dist:" in (ROOT / "Makefile").read_text()
