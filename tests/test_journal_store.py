@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from opportunity_mcp.journal import Finish, Journal, is_postgres, open_journal, redacted
+from opportunity_mcp.journal import Finish, Journal, SqliteJournal, is_postgres, open_journal, redacted
 
 pytestmark = pytest.mark.anyio
 CREATE: dict[str, Any] = {"tool": "create_opportunity", "account": "ws", "args_fp": "a"}
@@ -136,3 +137,13 @@ async def test_a_cancelled_call_still_finishes_its_row(journal: Journal) -> None
         with anyio.CancelScope(shield=True):
             await journal.finish(claim.row_id, Finish("unknown"))
     assert [r.outcome for r in await journal.recent()] == ["unknown"]
+
+
+def test_every_sqlite_connection_syncs_at_checkpoints_only(tmp_path: Path) -> None:
+    """synchronous is a setting of each connection: one left at FULL syncs the disk on every write."""
+    store = SqliteJournal(tmp_path / "journal.sqlite3")
+    try:
+        modes = {conn.db.execute("PRAGMA synchronous").fetchone()[0] for conn in (store._inline, store._waiting)}
+    finally:
+        store.close()
+    assert modes == {1}  # NORMAL

@@ -213,4 +213,8 @@ class Envelope(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
     def wire(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+        """As JSON, without the fields the CRM did not fill. Every field is a plain JSON value, so
+        this reads them directly rather than through pydantic's serializer (a per-call cost)."""
+        out = {k: v for k, v in vars(self).items() if v is not None}
+        out["warnings"] = list(self.warnings)
+        return out

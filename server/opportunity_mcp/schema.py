@@ -11,13 +11,17 @@ from pydantic_core import core_schema
 
 from opportunity_mcp.models import Envelope
 
+# What every answer carries and an agent or client acts on. The other fields (code, name, amount,
+# stage, status, contact, assignee) are there when the CRM filled them; declaring them would cost
+# every tools/list ~60 tokens a tool and every call its client's check of each one.
+PUBLISHED = ("ok", "action", "id", "account", "warnings")
 
-def envelope_schema(*, leave_out: str) -> dict[str, Any]:
-    """The envelope's published schema for one CRM: without the field that CRM never fills, and with
-    `warnings` as a plain array (its items are always text; saying so costs every tool tokens)."""
+
+def envelope_schema() -> dict[str, Any]:
+    """The envelope's published output schema: its always-present fields, `warnings` as a plain
+    array (its items are always text; saying so costs tokens); further fields are allowed."""
     schema = flat_schema(Envelope, required=False)
-    properties = dict(schema["properties"])
-    del properties[leave_out]
+    properties = {name: schema["properties"][name] for name in PUBLISHED}
     properties["warnings"] = {"type": "array"}
     return {**schema, "properties": properties}
 

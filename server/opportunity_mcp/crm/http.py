@@ -83,9 +83,13 @@ async def send(
             pool=min(configured.pool or timeout, timeout),
         )
     try:
-        async with client.stream(method, path, headers=dict(headers), params=params, json=body, **extra) as response:
+        request = client.build_request(method, path, headers=headers, params=params, json=body, **extra)
+        response = await client.send(request, stream=True)
+        try:
             status, response_headers = response.status_code, response.headers
             content = await _read_capped(response)
+        finally:
+            await response.aclose()
     except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout) as exc:
         # Nothing left this process: safe to say it was not sent.
         log.warning("%s %s %s: could not connect (%s)", crm, method, path, type(exc).__name__)
@@ -125,8 +129,10 @@ class _TooLarge(Exception):
 
 async def _read_capped(response: httpx2.Response) -> bytes:
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise _TooLarge
+    if declared.isdigit():
+        if int(declared) > MAX_BODY:
+            raise _TooLarge
+        return await response.aread()  # one read: the size is known and small enough
     content = bytearray()
     async for chunk in response.aiter_bytes():
         content += chunk

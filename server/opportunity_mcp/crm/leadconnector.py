@@ -14,6 +14,7 @@ The answer is 200 `{opportunity, new}`; `new` says whether it created or updated
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -31,6 +32,7 @@ from opportunity_mcp.crm.policy import CallPolicy, read, with_retries
 from opportunity_mcp.crm.result import Opportunity, WriteResult, read_opportunity, text
 
 API_VERSION = "2021-07-28"
+SHAPE_TTL = 30.0  # seconds a location's learned upsert shape is trusted before it is read again
 UpsertShape = Literal["followers", "contact"]
 # Where our fields live in its opportunity object.
 _READ_KEYS = {
@@ -157,6 +159,7 @@ class LeadConnectorClient:
         self.http = wiring.http
         self.limiter = wiring.limiter
         self.shapes = wiring.shapes
+        self._learned_at: dict[str, tuple[str | None, float]] = {}
         self._headers = {
             "Authorization": f"Bearer {account.secret.get_secret_value()}",
             "Version": API_VERSION,
@@ -198,7 +201,7 @@ class LeadConnectorClient:
                         "could not read the opportunity's pipeline and none is configured; pass pipelineId"
                     )
                 notes = ("could not read the opportunity's pipeline; sent the configured one",)
-        shape = choose_shape(args, await self.shapes.learned_shape(location) if self.shapes else None)
+        shape = choose_shape(args, await self._learned(location))
         problem = carry_problem(args, shape)
         if problem is not None:
             raise problem
@@ -219,9 +222,24 @@ class LeadConnectorClient:
                 f"{problem.message} (learned from its 422: {'; '.join(err.details)})", status=422
             ) from None
 
+    async def _learned(self, location: str) -> str | None:
+        """The shape learned for `location`, read from the shared memory at most every SHAPE_TTL
+        seconds. A shape another replica learns meanwhile costs this one at most one 422 (on which
+        nothing is written) before it is known here too."""
+        if self.shapes is None:
+            return None
+        now = time.monotonic()
+        cached = self._learned_at.get(location)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        shape = await self.shapes.learned_shape(location)
+        self._learned_at[location] = (shape, now + SHAPE_TTL)
+        return shape
+
     async def _learn(self, location: str, shape: UpsertShape) -> None:
         if self.shapes is not None:
             await self.shapes.learn_shape(location, shape)
+            self._learned_at[location] = (shape, time.monotonic() + SHAPE_TTL)
 
     async def _upsert(
         self, args: Upsert, location: str, pipeline: str, shape: UpsertShape, policy: CallPolicy

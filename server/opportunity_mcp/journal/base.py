@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -25,11 +26,15 @@ def default_path() -> Path:
     return Path(state) / "opportunity-mcp" / "journal.sqlite3"
 
 
-def fingerprint(tool: str, account: str, fields: dict[str, Any]) -> str:
+# Built once: json.dumps with options makes a new encoder on every call (a hot-path cost).
+_FP_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
+def fingerprint(tool: str, account: str, fields: Mapping[str, Any]) -> str:
     """A stable hash of what makes two writes 'the same': text compared trimmed and case-folded."""
-    norm = {k: (" ".join(v.split()).casefold() if isinstance(v, str) else v) for k, v in sorted(fields.items())}
-    raw = json.dumps([tool, account, norm], sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+    norm = {k: (" ".join(v.split()).casefold() if isinstance(v, str) else v) for k, v in fields.items()}
+    return hashlib.sha256(_FP_JSON.encode([tool, account, norm]).encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +96,7 @@ def to_row(r: tuple[Any, ...] | Any) -> Row:
 
 
 def envelope_text(envelope: dict[str, Any] | None) -> str | None:
-    return json.dumps(envelope, separators=(",", ":")) if envelope is not None else None
+    return _COMPACT_JSON.encode(envelope) if envelope is not None else None
 
 
 def journal_password(target: str) -> str | None:

@@ -10,6 +10,7 @@ make two racing claims end with one winner: the loser's insert does nothing and 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -102,28 +103,43 @@ def claim_in(db: Sql, req: ClaimRequest) -> Claim:
     if req.key is None and not req.guard:
         # Nothing to check against: a plain insert.
         return Claim(_insert(db, req))
-    # A row still pending long after any call could have ended belongs to a process that died.
-    db.run(
-        "UPDATE writes SET outcome = 'unknown' WHERE outcome = 'pending' AND at < ?"
-        " AND (fingerprint = ? OR (tool = ? AND account = ? AND idem_key = ?))",
-        (req.now - req.stale, req.fp, req.tool, req.account, req.key),
-    )
     if req.key is not None:
         earlier = _by_key(db, req)
         if earlier is not None:
+            earlier = _settled(db, req, earlier)
             if earlier.outcome != "failed":
                 return Claim(None, earlier, "key")
             db.run("DELETE FROM writes WHERE id = ?", (earlier.id,))  # a surely failed write may be retried
     if req.guard:
         earlier = _recent_same(db, req)
         if earlier is not None:
+            earlier = _settled(db, req, earlier)
             return Claim(None, earlier, "inflight" if earlier.outcome == "pending" else "duplicate")
     row_id = _insert(db, req)
+    if row_id is None:
+        # A row the look-ups did not see holds the key or the pending create: another process's
+        # claim of a moment ago, or a pending create older than the window whose process died.
+        # Settle the dead ones, then try once more.
+        db.run(
+            "UPDATE writes SET outcome = 'unknown' WHERE outcome = 'pending' AND at < ?"
+            " AND (fingerprint = ? OR (tool = ? AND account = ? AND idem_key = ?))",
+            (req.now - req.stale, req.fp, req.tool, req.account, req.key),
+        )
+        row_id = _insert(db, req)
     if row_id is not None:
         return Claim(row_id)
     # Another process claimed the same key, or the same create, a moment ago.
     earlier = _by_key(db, req) if req.key is not None else None
     return Claim(None, earlier or _recent_same(db, req), "key" if req.key is not None else "inflight")
+
+
+def _settled(db: Sql, req: ClaimRequest, row: Row) -> Row:
+    """The row, marked unknown if it is still pending long after any call could have ended: its
+    process died mid-write. Settled when met, so the common path pays no extra statement."""
+    if row.outcome != "pending" or row.at >= req.now - req.stale:
+        return row
+    db.run("UPDATE writes SET outcome = 'unknown' WHERE id = ? AND outcome = 'pending'", (row.id,))
+    return dataclasses.replace(row, outcome="unknown")
 
 
 def _insert(db: Sql, req: ClaimRequest) -> int | None:

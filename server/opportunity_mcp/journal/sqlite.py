@@ -31,6 +31,10 @@ class _Connection:
 
     def __init__(self, path: str, timeout: float) -> None:
         self.db = sqlite3.connect(path, timeout=timeout, check_same_thread=False, isolation_level=None)
+        # A setting of the connection, not of the file: each connection needs it. NORMAL in WAL mode
+        # syncs at checkpoints, not on every commit: a power cut may lose the last rows, never
+        # corrupt the file. The CRM, not this file, holds the deals.
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.lock = threading.Lock()
         self.sql = Sql(self.db, "?")
 
@@ -77,9 +81,6 @@ class SqliteJournal(Journal):
                 if "locked" not in str(exc) or attempt == 99:
                     raise
                 time.sleep(0.05)
-        # NORMAL in WAL mode syncs at checkpoints, not on every commit: a power cut may lose the
-        # last rows, never corrupt the file. The CRM, not this file, holds the deals.
-        db.execute("PRAGMA synchronous=NORMAL")
 
     def close(self) -> None:
         for conn in {id(c): c for c in (self._inline, self._waiting)}.values():

@@ -50,5 +50,4 @@ SPEC = ToolSpec(
     family="plazbot",
     args=CreateOpportunityArgs,
     idempotent=False,
-    leave_out="status",
 )

@@ -31,7 +31,6 @@ class ToolSpec:
     family: str
     args: type[BaseModel]
     idempotent: bool
-    leave_out: str  # the envelope field this family never fills, left out of the output schema
 
     @property
     def name(self) -> str:
@@ -52,6 +51,9 @@ class _RawArguments(ArgModelBase):
         return {"arguments": dict(self.model_extra or {})}
 
 
+_OUTPUT = envelope_schema()
+
+
 @functools.cache
 def mcp_tool(spec: ToolSpec) -> Tool:
     """The SDK's tool for a declaration (built once per process: it holds no per-server state)."""
@@ -62,7 +64,7 @@ def mcp_tool(spec: ToolSpec) -> Tool:
         description=spec.description,
         parameters=flat_schema(spec.args),
         # The envelope is built by our own model: publish its schema, skip re-validating it per call.
-        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_schema=envelope_schema(leave_out=spec.leave_out)),
+        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_schema=_OUTPUT),
         is_async=True,
         context_kwarg="ctx",
         annotations=ToolAnnotations(

@@ -49,5 +49,4 @@ SPEC = ToolSpec(
     family="plazbot",
     args=UpdateOpportunityFieldArgs,
     idempotent=True,
-    leave_out="status",
 )

@@ -68,5 +68,4 @@ SPEC = ToolSpec(
     family="leadconnector",
     args=UpsertOpportunityArgs,
     idempotent=False,
-    leave_out="code",
 )

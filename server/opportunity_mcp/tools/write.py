@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 def _envelope(result: WriteResult) -> Envelope:
     opp = result.opportunity
-    return Envelope(
+    # Every value comes typed from the CRM layer's result: no need to validate it again.
+    return Envelope.model_construct(
         ok=True,
         action="created" if result.created else "updated",
         account=result.account,
@@ -51,9 +52,12 @@ def _envelope(result: WriteResult) -> Envelope:
     )
 
 
-def _answer(state: State, env: Envelope, field: str | None = None) -> CallToolResult:
+def _answer(
+    state: State, env: Envelope, field: str | None = None, wire: dict[str, Any] | None = None
+) -> CallToolResult:
     text = state.scrub(success_text(env, field=field))
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=env.wire())
+    structured = env.wire() if wire is None else wire
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
 def _progress(ctx: Context[Any, Any]) -> Callable[[float, str], Awaitable[None]]:
@@ -65,6 +69,10 @@ def _progress(ctx: Context[Any, Any]) -> Callable[[float, str], Awaitable[None]]
         await ctx.report_progress(waits, None, f"{reason}; waiting {delay:.1f} s")
 
     return notice
+
+
+# Arguments about the call, not the deal: not part of what makes two calls 'the same arguments'.
+_NOT_ARGS = frozenset({"idempotencyKey", "allowDuplicate"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +93,7 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
     """Claim the write in the journal, send it, record the outcome; answer a repeat from the journal."""
     state = state_of(ctx)
     target = write.account.target
-    args_fp = fingerprint(write.tool, target, write.args.model_dump(exclude={"idempotencyKey", "allowDuplicate"}))
+    args_fp = fingerprint(write.tool, target, {k: v for k, v in vars(write.args).items() if k not in _NOT_ARGS})
     claim_once = functools.partial(
         state.journal.claim,
         tool=write.tool,
@@ -103,12 +111,13 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
     policy = CallPolicy(budget=state.call_budget, on_wait=_progress(ctx))
     started = time.monotonic()
     # Anything that ends the call without an answer (a crash, a cancellation) leaves "unknown".
-    outcome, status, env = "unknown", None, None
+    outcome, status, env, wire = "unknown", None, None, None
     try:
         result = await write.send(policy)
         env = _envelope(result)
+        wire = env.wire()  # once, for the answer and the journal row
         outcome = "done"
-        return _answer(state, env, write.field)
+        return _answer(state, env, write.field, wire)
     except CrmError as err:
         outcome, status = ("failed" if err.outcome_known else "unknown"), err.status
         text = failure_text(err, kind=write.kind, secret_source=write.account.secret_source)
@@ -125,7 +134,7 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
                     env.code if env else None,
                     round((time.monotonic() - started) * 1000),
                     policy.requests,
-                    env.wire() if env else None,
+                    wire,
                 )
                 await state.journal.finish(claim.row_id, ended)
             except Exception as exc:  # the answer stands; the row is taken as unknown once stale
