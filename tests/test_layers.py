@@ -1,0 +1,59 @@
+"""The layers call one way down: CLI → serve → app → tools → CRM clients → HTTP. Read from the
+source's imports, so a shortcut back up fails here before a reviewer has to find it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "server" / "opportunity_mcp"
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def _ours(path: Path) -> set[str]:
+    return {name for name in _imports(path) if name.startswith("opportunity_mcp")}
+
+
+def _modules(folder: str = "") -> list[Path]:
+    return sorted((PACKAGE / folder).rglob("*.py") if folder else PACKAGE.rglob("*.py"))
+
+
+def test_the_crm_layer_knows_no_mcp_no_tool_models_and_no_settings() -> None:
+    for path in _modules("crm"):
+        imports = _imports(path)
+        assert not {i for i in imports if i == "mcp" or i.startswith(("mcp.", "mcp_types"))}, path
+        ours = _ours(path)
+        assert all(name.startswith("opportunity_mcp.crm") for name in ours), (path, ours)
+
+
+def test_the_journal_knows_neither_tools_nor_crm() -> None:
+    for path in _modules("journal"):
+        assert all(name.startswith("opportunity_mcp.journal") for name in _ours(path)), path
+
+
+def test_tools_never_reach_up_to_the_app_the_transport_or_the_sandbox() -> None:
+    above = ("opportunity_mcp.app", "opportunity_mcp.http_app", "opportunity_mcp.serve", "opportunity_mcp.cli")
+    for path in _modules("tools"):
+        ours = _ours(path)
+        assert not {n for n in ours if n.startswith((*above, "opportunity_mcp.sandbox"))}, (path, ours)
+
+
+def test_only_the_command_line_wires_the_sandbox_in() -> None:
+    for path in _modules():
+        if "sandbox" in path.parts or path.name == "cli.py":
+            continue
+        assert not {n for n in _ours(path) if n.startswith("opportunity_mcp.sandbox")}, path
+
+
+def test_no_module_is_much_over_300_lines() -> None:
+    long = {path.name: n for path in _modules() if (n := len(path.read_text().splitlines())) > 320}
+    assert long == {}
