@@ -15,7 +15,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from opportunity_mcp.app import build_server
-from opportunity_mcp.config import ServerConfig
+from opportunity_mcp.config import CRM_VARIABLES, ServerConfig
+from opportunity_mcp.crm.families import FAMILIES
 from opportunity_mcp.prompts import load
 from opportunity_mcp.tools import TOOLS
 from tests.npm_tools import MCPB, ROOT, npx
@@ -44,6 +45,8 @@ def test_user_config_reaches_the_server_under_its_variable_names() -> None:
     assert set(env) == {
         "PLAZBOT_BASE_URL",
         "PLAZBOT_API_KEY",
+        "PLAZBOT_EMAIL",
+        "PLAZBOT_PASSWORD",
         "PLAZBOT_WORKSPACE_ID",
         "LEADCONNECTOR_TOKEN",
         "LEADCONNECTOR_LOCATION_ID",
@@ -52,8 +55,13 @@ def test_user_config_reaches_the_server_under_its_variable_names() -> None:
     for value in env.values():
         key = re.fullmatch(r"\$\{user_config\.(\w+)\}", value)
         assert key and key.group(1) in user_config
-    assert {k for k, v in user_config.items() if v.get("sensitive")} == {"plazbot_api_key", "leadconnector_token"}
-    for choice in ("https://api.plazbot.com", "https://api.wabotify.com", "https://apieu.wabotify.com"):
+    assert {k for k, v in user_config.items() if v.get("sensitive")} == {
+        "plazbot_api_key",
+        "plazbot_password",
+        "leadconnector_token",
+    }
+    assert set(env) == set(CRM_VARIABLES) - {"LEADCONNECTOR_BASE_URL"}  # one LeadConnector host: nothing to pick
+    for choice in FAMILIES["plazbot"].hosts:
         assert choice in user_config["plazbot_base_url"]["description"]
     assert MANIFEST["version"] == __import__("opportunity_mcp").__version__
 

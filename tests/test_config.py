@@ -49,7 +49,10 @@ def test_leadconnector_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ({}, "No CRM is configured."),
         ({"PLAZBOT_API_KEY": "k"}, "PLAZBOT_API_KEY is set but PLAZBOT_WORKSPACE_ID is missing."),
-        ({"PLAZBOT_WORKSPACE_ID": "w"}, "PLAZBOT_WORKSPACE_ID is set but PLAZBOT_API_KEY is missing."),
+        (
+            {"PLAZBOT_WORKSPACE_ID": "w"},
+            "PLAZBOT_WORKSPACE_ID is set but PLAZBOT_API_KEY (or PLAZBOT_EMAIL + PLAZBOT_PASSWORD) is missing.",
+        ),
         ({"LEADCONNECTOR_TOKEN": "t"}, "LEADCONNECTOR_TOKEN is set but LEADCONNECTOR_LOCATION_ID is missing."),
         ({"LEADCONNECTOR_LOCATION_ID": "l"}, "LEADCONNECTOR_LOCATION_ID is set but LEADCONNECTOR_TOKEN is missing."),
         ({"PLAZBOT_API_KEY": "k", "PLAZBOT_WORKSPACE_ID": "w", "PLAZBOT_BASE_URL": "ftp://x"}, "must start with"),

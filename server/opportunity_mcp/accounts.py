@@ -15,6 +15,7 @@ from opportunity_mcp.crm.families import FAMILIES
 from opportunity_mcp.values import ConfigError, base_url, crm_id, secret
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
 
 # The environment variables that configure the CRMs, as hosts and docs spell them.
 CRM_VARIABLES: tuple[str, ...] = tuple(v for family in FAMILIES.values() for v in family.variables())
@@ -47,19 +48,49 @@ def _secret(value: str, where: str) -> SecretStr:
         raise ConfigError(f"Invalid configuration: {where}: {exc}") from None
 
 
-def from_environment(family: Family, environ: Mapping[str, str]) -> Account | None:
-    """The family's single account from its variables; None when none of its two main ones is set."""
-    key_var, target_var = family.variable(family.secret_key), family.variable(family.target_key)
-    raw_secret, raw_target = environ.get(key_var, "").strip(), environ.get(target_var, "").strip()
-    if not raw_secret and not raw_target:
+def _credential(family: Family, environ: Mapping[str, str]) -> tuple[str, str, tuple[tuple[str, str], ...]] | None:
+    """The secret, where it came from, and the login's identity as an option: the family's key, or
+    (where the family has one) its login. None when neither is set; both is refused."""
+    key_var = family.variable(family.secret_key)
+    raw_secret = environ.get(key_var, "").strip()
+    if family.login is None:
+        return (raw_secret, key_var, ()) if raw_secret else None
+    who_key, password_key = family.login
+    who_var, password_var = family.variable(who_key), family.variable(password_key)
+    who, password = environ.get(who_var, "").strip(), environ.get(password_var, "").strip()
+    if raw_secret and (who or password):
+        raise ConfigError(f"set either {key_var} or {who_var} + {password_var}, not both")
+    if raw_secret:
+        return raw_secret, key_var, ()
+    if not who and not password:
         return None
-    if not raw_secret:
-        raise ConfigError(f"{target_var} is set but {key_var} is missing.")
+    if not who or not password:
+        raise ConfigError(f"{who_var} and {password_var} go together: set both to log in, or set {key_var}")
+    return password, f"{who_var} and {password_var}", ((who_key, _login_name(who, who_var)),)
+
+
+def _login_name(value: str, where: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ConfigError(f"Invalid configuration: {where}: must be the email address you log in with")
+    return value
+
+
+def from_environment(family: Family, environ: Mapping[str, str]) -> Account | None:
+    """The family's single account from its variables; None when none of its main ones is set."""
+    key_var, target_var = family.variable(family.secret_key), family.variable(family.target_key)
+    credential = _credential(family, environ)
+    raw_target = environ.get(target_var, "").strip()
+    if credential is None and not raw_target:
+        return None
+    if credential is None:
+        login = f" (or {' + '.join(family.variable(k) for k in family.login)})" if family.login else ""
+        raise ConfigError(f"{target_var} is set but {key_var}{login} is missing.")
     if not raw_target:
-        raise ConfigError(f"{key_var} is set but {target_var} is missing.")
+        raise ConfigError(f"{credential[1]} is set but {target_var} is missing.")
+    raw_secret, source, login_options = credential
     url_var = family.variable("base_url")
     url = _checked(family, "base_url", environ.get(url_var, "").strip() or family.default_url, url_var)
-    options = tuple(
+    options = login_options + tuple(
         (key, _checked(family, key, value, family.variable(key)))
         for key in family.options
         if (value := environ.get(family.variable(key), "").strip())
@@ -68,10 +99,10 @@ def from_environment(family: Family, environ: Mapping[str, str]) -> Account | No
         family=family.name,
         name=family.name,
         base_url=url,
-        secret=_secret(raw_secret, key_var),
+        secret=_secret(raw_secret, source),
         target=_checked(family, family.target_key, raw_target, target_var),
         options=options,
-        secret_source=key_var,
+        secret_source=source,
     )
 
 
@@ -103,10 +134,13 @@ def from_file_entry(name: str, entry: AccountEntry, environ: Mapping[str, str], 
         raise ConfigError(f"{path}: accounts.{name}: a name is letters, digits, '-', '_' or '.'")
     family = FAMILIES[entry.crm]
     extra: dict[str, Any] = dict(entry.model_extra or {})
+    who = family.login[0] if family.login else None
+    login = extra.pop(who, None) if who else None
     allowed = {family.target_key, *family.options}
     if family.target_key not in extra or not set(extra) <= allowed:
         unknown = sorted(set(extra) - allowed)
-        takes = " and ".join([family.target_key, *(f"optional {o}" for o in family.options)])
+        optional = [*family.options, *([f"{who} (then secret_env holds the password)"] if who else [])]
+        takes = " and ".join([family.target_key, *(f"optional {o}" for o in optional)])
         problem = f"; unknown keys: {', '.join(unknown)} (Extra inputs are not permitted)" if unknown else ""
         raise ConfigError(f"{path}: accounts.{name}: a {family.name} account takes {takes}{problem}")
     values = {}
@@ -117,12 +151,17 @@ def from_file_entry(name: str, entry: AccountEntry, environ: Mapping[str, str], 
     raw = environ.get(entry.secret_env, "").strip()
     if not raw:
         raise ConfigError(f"accounts.{name}: the variable {entry.secret_env} (its secret) is not set")
+    login_options: tuple[tuple[str, str], ...] = ()
+    if who is not None and login is not None:
+        if not isinstance(login, str):
+            raise ConfigError(f"{path}: accounts.{name}.{who}: must be text")
+        login_options = ((who, _login_name(login.strip(), f"accounts.{name}.{who}")),)
     return Account(
         family=family.name,
         name=name,
         base_url=entry.base_url or family.default_url,
         secret=_secret(raw, f"accounts.{name}: {entry.secret_env}"),
         target=values.pop(family.target_key),
-        options=tuple(values.items()),
+        options=login_options + tuple(values.items()),
         secret_source=entry.secret_env,
     )

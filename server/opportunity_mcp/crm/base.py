@@ -75,10 +75,14 @@ class Family:
     target_kind: str  # "workspace"
     options: tuple[str, ...]  # extra optional keys, e.g. ("pipeline_id",)
     connect: Callable[[Account, Wiring], CrmClient]
+    # Keys of a login that may stand in for the secret (Plazbot: email + password); the account then
+    # holds the password as its secret and the email among its options.
+    login: tuple[str, str] | None = None
 
     def variable(self, key: str) -> str:
         return f"{self.name}_{key}".upper()
 
     def variables(self) -> tuple[str, ...]:
         """Every environment variable of its single account, as hosts and docs spell them."""
-        return tuple(self.variable(k) for k in ("base_url", self.secret_key, self.target_key, *self.options))
+        keys = ("base_url", self.secret_key, *(self.login or ()), self.target_key, *self.options)
+        return tuple(self.variable(k) for k in keys)

@@ -14,13 +14,22 @@ from datetime import datetime
 from typing import Any
 
 from opportunity_mcp.crm.base import Account, Family, Wiring
-from opportunity_mcp.crm.errors import CrmBadResponse, CrmError, CrmNotApplied, CrmRejected, CrmUnavailable
+from opportunity_mcp.crm.errors import (
+    CrmAuthError,
+    CrmBadResponse,
+    CrmError,
+    CrmNotApplied,
+    CrmRejected,
+    CrmUnavailable,
+)
 from opportunity_mcp.crm.http import status_error, upstream_messages
-from opportunity_mcp.crm.policy import CallPolicy, read, request
+from opportunity_mcp.crm.plazbot_login import PlazbotLogin
+from opportunity_mcp.crm.policy import CallPolicy, request
 from opportunity_mcp.crm.result import Opportunity, WriteResult, number, read_opportunity, text
 
 HOSTS = {
     "https://api.plazbot.com": "Plazbot",
+    "https://apieu.plazbot.com": "Plazbot (Europe)",
     "https://api.wabotify.com": "Wabotify (America)",
     "https://apieu.wabotify.com": "Wabotify (Europe)",
 }
@@ -82,16 +91,57 @@ class PlazbotClient:
         self._account = account
         self.http = wiring.http
         self.name = HOSTS.get(account.base_url, "Plazbot").split(" ")[0]
-        # Built once: the headers of every request to this workspace.
+        # Built once: the headers of every request to this workspace (with an API key, all of them).
         self._base_headers = {
             "Authorization": f"Bearer {account.secret.get_secret_value()}",
             "x-workspace-id": account.target,
             "Content-Type": "application/json",
         }
+        email = account.option("email")
+        self._login = None if email is None else PlazbotLogin(self.http, self.name, email, account.secret)
 
     @property
     def account(self) -> Account:
         return self._account
+
+    async def _send(
+        self,
+        policy: CallPolicy,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """One request under the call's policy, with the API key or the login's token. A 401 on a
+        token renews it once and sends again: the CRM refused the request, so nothing was written."""
+        if self._login is None:
+            return await self._request(policy, method, path, self._base_headers, params, body, idempotent)
+        token = await self._login.token(policy)
+        for attempt in (1, 2):
+            headers = {**self._base_headers, "Authorization": f"Bearer {token}"}
+            try:
+                return await self._request(policy, method, path, headers, params, body, idempotent)
+            except CrmAuthError as err:
+                if err.status != 401 or attempt == 2:
+                    raise
+                token = await self._login.token(policy, stale=token)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _request(
+        self,
+        policy: CallPolicy,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None,
+        body: Mapping[str, Any] | None,
+        idempotent: bool,
+    ) -> Any:
+        return await request(
+            policy, self.http, self.name, method, path, headers=headers, params=params, body=body, idempotent=idempotent
+        )
 
     async def create(self, new: NewOpportunity, policy: CallPolicy) -> WriteResult:
         """POST /api/opportunity."""
@@ -110,10 +160,7 @@ class PlazbotClient:
         ):
             if value is not None:
                 body[key] = value
-        headers = self._base_headers
-        data = await request(
-            policy, self.http, self.name, "POST", "/api/opportunity", headers=headers, body=body, idempotent=False
-        )
+        data = await self._send(policy, "POST", "/api/opportunity", body=body, idempotent=False)
         opportunity = self._opportunity(self._payload(data))
         return WriteResult(opportunity, created=True, account=workspace)
 
@@ -129,18 +176,8 @@ class PlazbotClient:
             body["customFields"] = [{"name": change.custom_field, "value": str(value)}]
         else:
             body[change.field] = value
-        headers, params = self._base_headers, {"id": change.opportunity_id, "workspaceId": workspace}
-        data = await request(
-            policy,
-            self.http,
-            self.name,
-            "PUT",
-            "/api/opportunity",
-            headers=headers,
-            params=params,
-            body=body,
-            idempotent=True,
-        )
+        params = {"id": change.opportunity_id, "workspaceId": workspace}
+        data = await self._send(policy, "PUT", "/api/opportunity", params=params, body=body, idempotent=True)
         raw = self._payload(data, require_object=False)
         if _echo_key(change) not in raw:
             # The answer does not show the field: read the opportunity back to know it took.
@@ -154,7 +191,7 @@ class PlazbotClient:
         read fails, so verification falls back to a warning."""
         path, params = f"/api/opportunity/{opportunity_id}", {"workspaceId": workspace}
         try:
-            data = await read(policy, self.http, self.name, path, headers=self._base_headers, params=params)
+            data = await self._send(policy, "GET", path, params=params, idempotent=True)
         except CrmError:
             return {}
         if isinstance(data, dict) and "success" in data:
@@ -265,5 +302,6 @@ FAMILY = Family(
     target_key="workspace_id",
     target_kind="workspace",
     options=(),
+    login=("email", "password"),
     connect=PlazbotClient,
 )

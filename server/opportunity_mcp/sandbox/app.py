@@ -34,6 +34,7 @@ ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
     ("POST", "/api/opportunity"): ("plazbot.create", plazbot.create),
     ("PUT", "/api/opportunity"): ("plazbot.update", plazbot.update),
     ("GET", "/api/opportunity"): ("plazbot.list", plazbot.list_all),
+    ("POST", "/api/user/login"): ("plazbot.login", plazbot.login),
     ("POST", "/opportunities/upsert"): ("lc.upsert", leadconnector.upsert),
     ("GET", "/opportunities/search"): ("lc.search", leadconnector.search),
 }

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from opportunity_mcp.sandbox.state import SandboxState, new_id, now_iso
+from opportunity_mcp.sandbox.state import PLAZBOT_EMAIL, SandboxState, new_id, now_iso
 
 Reply = tuple[int, Any]
 UPDATABLE = (
@@ -27,10 +27,30 @@ def envelope(code: int, message: str, data: Any = None, error: str | None = None
     return code, {"success": error is None, "code": code, "errorCode": error, "message": message, "data": data}
 
 
+def login(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, str], body: Any) -> Reply:
+    """POST /api/user/login: {email, password} → a Bearer token at data.token."""
+    if not isinstance(body, dict) or not body.get("email") or not body.get("password"):
+        return envelope(400, "email and password are required.", error="BAD_REQUEST")
+    if body["email"].lower() != PLAZBOT_EMAIL or body["password"] != state.plazbot_password:
+        return envelope(401, "Invalid credentials.", error="INVALID_CREDENTIALS")
+    token = state.issue_token()
+    if state.options.plazbot_login_shape == "expires":
+        return 200, {
+            "success": True,
+            "code": 200,
+            "message": "Login successful",
+            "data": {"token": token, "expiresIn": state.options.plazbot_token_seconds},
+        }
+    user = {"id": "user-123", "name": "Ventas", "lastName": "Sandbox", "email": PLAZBOT_EMAIL, "role": "admin"}
+    return envelope(200, "Login successful.", {"token": token, "user": user})
+
+
 def _auth(state: SandboxState, headers: Mapping[str, str], workspace: Any) -> Reply | None:
     # A key belongs to its workspace when the sandbox is told so; otherwise one key opens them all.
+    # A token from the login opens every workspace until it expires.
     expected = state.workspace_keys.get(str(workspace), state.plazbot_key)
-    if headers.get("authorization") != f"Bearer {expected}":
+    given = headers.get("authorization", "")
+    if given != f"Bearer {expected}" and not state.token_valid(given.removeprefix("Bearer ")):
         return envelope(401, "Invalid or missing API key.", error="UNAUTHORIZED")
     header_ws = headers.get("x-workspace-id")
     if not header_ws:

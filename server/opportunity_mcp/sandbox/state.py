@@ -5,12 +5,16 @@ read it from another thread than the one serving HTTP."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 PLAZBOT_KEY = "sandbox-plazbot-key"
+# The seeded Plazbot user that may log in (POST /api/user/login) instead of using the key.
+PLAZBOT_EMAIL = "ventas@sandbox.example"
+PLAZBOT_PASSWORD = "sandbox-password"  # noqa: S105 - a sandbox credential, not a secret
 LEADCONNECTOR_TOKEN = "sandbox-leadconnector-token"  # noqa: S105 - a sandbox credential, not a secret
 PLAZBOT_WORKSPACE = "ws-sandbox"
 LC_LOCATION = "loc-sandbox"
@@ -19,6 +23,7 @@ LC_PIPELINE = "pipe-sandbox"
 UpdateStyle = Literal["param", "fields"]
 UpsertShapes = Literal["followers", "contact", "either"]
 GetShape = Literal["envelope", "bare"]
+LoginShape = Literal["user", "expires"]
 Drop = Literal["before", "after"]
 
 
@@ -84,6 +89,9 @@ class Options:
     plazbot_update_style: UpdateStyle = "param"
     upsert_shapes: UpsertShapes = "either"
     plazbot_get_shape: GetShape = "envelope"
+    # The login answer: data.token with data.user (Plazbot's pages) or with data.expiresIn (Wabotify's).
+    plazbot_login_shape: LoginShape = "user"
+    plazbot_token_seconds: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,8 @@ class SandboxState:
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self._codes: dict[tuple[str, int], int] = {}
+        self.plazbot_password = PLAZBOT_PASSWORD
+        self.plazbot_tokens: dict[str, float] = {}  # token → when it expires (time.monotonic)
 
     def reset(self) -> None:
         """Forget every opportunity, request and fault, and play the default variants again."""
@@ -146,7 +156,24 @@ class SandboxState:
             self.faults.clear()
             self.workspace_keys.clear()
             self._codes.clear()
+            self.plazbot_tokens.clear()
             self.options = Options()
+
+    def issue_token(self) -> str:
+        token = "pzt-" + uuid.uuid4().hex
+        with self.lock:
+            self.plazbot_tokens[token] = time.monotonic() + self.options.plazbot_token_seconds
+        return token
+
+    def token_valid(self, token: str) -> bool:
+        with self.lock:
+            expires = self.plazbot_tokens.get(token)
+        return expires is not None and time.monotonic() < expires
+
+    def expire_tokens(self) -> None:
+        """What a server restart upstream, or a revoked session, looks like: every token now gets 401."""
+        with self.lock:
+            self.plazbot_tokens.clear()
 
     def inject(self, fault: Fault) -> None:
         with self.lock:
