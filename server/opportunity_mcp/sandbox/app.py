@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from opportunity_mcp.sandbox import leadconnector, plazbot
+from opportunity_mcp.sandbox import leadconnector, lookups, plazbot
 from opportunity_mcp.sandbox.state import Fault, Options, Recorded, SandboxState
 
 log = logging.getLogger("opportunity_mcp.sandbox")
@@ -35,10 +35,26 @@ ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
     ("PUT", "/api/opportunity"): ("plazbot.update", plazbot.update),
     ("GET", "/api/opportunity"): ("plazbot.list", plazbot.list_all),
     ("POST", "/api/user/login"): ("plazbot.login", plazbot.login),
+    ("GET", "/api/contact/searchByCellphone"): ("plazbot.contact_phone", lookups.pz_by_phone),
+    ("GET", "/api/contact/searchByEmail"): ("plazbot.contact_email", lookups.pz_by_email),
+    ("GET", "/contacts/search/duplicate"): ("lc.contact_duplicate", lookups.lc_duplicate),
+    ("GET", "/opportunities/pipelines"): ("lc.pipelines", lookups.lc_pipelines),
+    ("GET", "/users/search"): ("lc.users", lookups.lc_users),
+    ("GET", "/opportunities/lost-reason"): ("lc.lost_reasons", lookups.lc_lost_reasons),
     ("POST", "/opportunities/upsert"): ("lc.upsert", leadconnector.upsert),
     ("GET", "/opportunities/search"): ("lc.search", leadconnector.search),
 }
-ROUTE_NAMES = frozenset({name for name, _ in ROUTES.values()} | {"plazbot.get", "lc.get"})
+# GET routes with an id in the path, longest prefix first: (prefix, route name, handler of the id).
+BY_ID: tuple[
+    tuple[str, str, Callable[[SandboxState, Mapping[str, str], Mapping[str, str], str], tuple[int, Any]]], ...
+] = (
+    ("/api/workspace/usersByWorkspaceId/", "plazbot.users", lambda s, h, q, ws: lookups.pz_users(s, h, ws)),
+    ("/api/workspace/", "plazbot.workspace", lambda s, h, q, ws: lookups.pz_workspace(s, h, ws)),
+    ("/api/opportunity/", "plazbot.get", plazbot.get),
+    ("/locations/", "lc.location", lambda s, h, q, loc: lookups.lc_location(s, h, loc)),
+    ("/opportunities/", "lc.get", leadconnector.get),
+)
+ROUTE_NAMES = frozenset({name for name, _ in ROUTES.values()} | {name for _, name, _ in BY_ID})
 
 
 def _resolve(method: str, path: str) -> tuple[str, Handler] | None:
@@ -46,10 +62,7 @@ def _resolve(method: str, path: str) -> tuple[str, Handler] | None:
     if found:
         return found
     if method == "GET":
-        for prefix, name, getter in (
-            ("/api/opportunity/", "plazbot.get", plazbot.get),
-            ("/opportunities/", "lc.get", leadconnector.get),
-        ):
+        for prefix, name, getter in BY_ID:
             rest = path[len(prefix) :]
             if path.startswith(prefix) and rest and "/" not in rest:
                 return name, _by_id(getter, rest)

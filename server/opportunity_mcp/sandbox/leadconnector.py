@@ -60,11 +60,18 @@ def error(status: int, message: str | list[str], name: str | None = None) -> Rep
     return status, body
 
 
-def _auth(state: SandboxState, headers: Mapping[str, str]) -> Reply | None:
+def auth(state: SandboxState, headers: Mapping[str, str]) -> Reply | None:
     if headers.get("authorization") != f"Bearer {state.leadconnector_token}":
         return error(401, "Invalid token: access token is invalid", "Unauthorized")
     if headers.get("version") != VERSION:
         return error(400, f"Version header must be {VERSION}", "Bad Request")
+    return None
+
+
+def scope(state: SandboxState, name: str) -> Reply | None:
+    """403, as LeadConnector answers a token without the scope an endpoint needs."""
+    if name in state.lc_missing_scopes:
+        return error(403, "The token is not authorized for this scope.", "Forbidden")
     return None
 
 
@@ -108,7 +115,7 @@ def _pick_shape(state: SandboxState, body: Mapping[str, Any]) -> tuple[str, list
 
 
 def upsert(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, str], body: Any) -> Reply:
-    refused = _auth(state, headers)
+    refused = auth(state, headers)
     if refused:
         return refused
     if not isinstance(body, dict):
@@ -212,7 +219,7 @@ def _apply(opp: dict[str, Any], body: Mapping[str, Any], stamp: str, stages: lis
 
 
 def get(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, str], opp_id: str) -> Reply:
-    refused = _auth(state, headers)
+    refused = auth(state, headers)
     if refused:
         return refused
     with state.lock:
@@ -223,7 +230,7 @@ def get(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, str
 
 
 def search(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, str], body: Any) -> Reply:
-    refused = _auth(state, headers)
+    refused = auth(state, headers)
     if refused:
         return refused
     location = query.get("location_id")

@@ -45,7 +45,7 @@ def login(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, s
     return envelope(200, "Login successful.", {"token": token, "user": user})
 
 
-def _auth(state: SandboxState, headers: Mapping[str, str], workspace: Any) -> Reply | None:
+def auth(state: SandboxState, headers: Mapping[str, str], workspace: Any) -> Reply | None:
     # A key belongs to its workspace when the sandbox is told so; otherwise one key opens them all.
     # A token from the login opens every workspace until it expires.
     expected = state.workspace_keys.get(str(workspace), state.plazbot_key)
@@ -84,7 +84,7 @@ def _check_refs(state: SandboxState, values: Mapping[str, Any]) -> Reply | None:
 def create(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, str], body: Any) -> Reply:
     if not isinstance(body, dict):
         return envelope(400, "The body must be a JSON object.", error="BAD_REQUEST")
-    refused = _auth(state, headers, body.get("workspaceId"))
+    refused = auth(state, headers, body.get("workspaceId"))
     if refused:
         return refused
     for key in ("name", "description"):
@@ -170,7 +170,7 @@ def update(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, 
     opp_id, workspace = query.get("id"), query.get("workspaceId")
     if not opp_id or not workspace:
         return envelope(400, "The query parameters id and workspaceId are required.", error="BAD_REQUEST")
-    refused = _auth(state, headers, workspace)
+    refused = auth(state, headers, workspace)
     if refused:
         return refused
     if not isinstance(body, dict):
@@ -196,7 +196,7 @@ def update(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, 
 
 def get(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, str], opp_id: str) -> Reply:
     workspace = query.get("workspaceId")
-    refused = _auth(state, headers, workspace)
+    refused = auth(state, headers, workspace)
     if refused:
         return refused
     with state.lock:
@@ -210,7 +210,7 @@ def get(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, str
 
 def list_all(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, str], body: Any) -> Reply:
     workspace = query.get("workspaceId")
-    refused = _auth(state, headers, workspace)
+    refused = auth(state, headers, workspace)
     if refused:
         return refused
     with state.lock:

@@ -24,6 +24,7 @@ UpdateStyle = Literal["param", "fields"]
 UpsertShapes = Literal["followers", "contact", "either"]
 GetShape = Literal["envelope", "bare"]
 LoginShape = Literal["user", "expires"]
+NotFound = Literal["empty", "404", "failure"]
 Drop = Literal["before", "after"]
 
 
@@ -40,6 +41,21 @@ class Seed:
         ("stage-proposal", "Propuesta"),
         ("stage-won", "Ganado"),
         ("stage-lost", "Perdido"),
+        ("stage-negotiation", "Negociación"),
+        # Differs from the one above only by accent and case: a name that matches both is ambiguous.
+        ("stage-negotiation-old", "NEGOCIACION"),
+    )
+    # Names, phones (digits with country code) and emails of the seeded contacts and sellers. Two
+    # contacts share one phone, as a family's WhatsApp number does.
+    plazbot_people: dict[str, tuple[str, str, str | None]] = field(
+        default_factory=lambda: {
+            "contact-456": ("Maria Lopez", "51912345678", "maria@empresa.pe"),
+            "contact-457": ("Mario López", "51987654321", None),
+            "contact-458": ("Marta Lopez", "51987654321", "marta@empresa.pe"),
+        }
+    )
+    plazbot_sellers: dict[str, tuple[str, str]] = field(
+        default_factory=lambda: {"user-123": ("Juan Pérez", "juan@acme.com"), "user-124": ("Ana Ruiz", "ana@acme.com")}
     )
     locations: tuple[str, ...] = (LC_LOCATION,)
     lc_pipelines: dict[str, tuple[tuple[str, str], ...]] = field(
@@ -59,6 +75,26 @@ class Seed:
     lc_contacts: tuple[str, ...] = ("LiKJ2vnRg5ETM8Z19K7", "contact-lc-1", "contact-lc-2")
     lc_users: tuple[str, ...] = ("082goXVW3lIExEQPOnd3", "user-lc-1")
     lc_lost_reasons: tuple[str, ...] = ("lost-price", "lost-timing")
+    lc_people: dict[str, tuple[str, str, str | None]] = field(
+        default_factory=lambda: {
+            "LiKJ2vnRg5ETM8Z19K7": ("Maria Lopez", "+51912345678", "maria@empresa.pe"),
+            "contact-lc-1": ("Carlos Díaz", "+14155550100", "carlos@example.com"),
+            "contact-lc-2": ("Lucía Gómez", "+34600111222", None),
+        }
+    )
+    lc_sellers: dict[str, tuple[str, str]] = field(
+        default_factory=lambda: {
+            "082goXVW3lIExEQPOnd3": ("Juan Pérez", "juan@acme.com"),
+            "user-lc-1": ("Ana Ruiz", "ana@acme.com"),
+        }
+    )
+    lc_lost_reason_names: dict[str, str] = field(
+        default_factory=lambda: {"lost-price": "Precio", "lost-timing": "Timing"}
+    )
+    lc_pipeline_names: dict[str, str] = field(
+        default_factory=lambda: {LC_PIPELINE: "Ventas", "pipe-renewals": "Renovaciones"}
+    )
+    lc_company: str = "company-sandbox"
 
 
 @dataclass
@@ -92,6 +128,9 @@ class Options:
     # The login answer: data.token with data.user (Plazbot's pages) or with data.expiresIn (Wabotify's).
     plazbot_login_shape: LoginShape = "user"
     plazbot_token_seconds: float = 3600.0
+    # What a Plazbot contact search answers when nothing matches: an empty list (its pages), a 404
+    # (the Wabotify copy), or `success: false`.
+    plazbot_not_found: NotFound = "empty"
 
 
 @dataclass(frozen=True)
@@ -146,6 +185,7 @@ class SandboxState:
         self._codes: dict[tuple[str, int], int] = {}
         self.plazbot_password = PLAZBOT_PASSWORD
         self.plazbot_tokens: dict[str, float] = {}  # token → when it expires (time.monotonic)
+        self.lc_missing_scopes: set[str] = set()  # scopes the LeadConnector token lacks (403)
 
     def reset(self) -> None:
         """Forget every opportunity, request and fault, and play the default variants again."""
@@ -157,6 +197,7 @@ class SandboxState:
             self.workspace_keys.clear()
             self._codes.clear()
             self.plazbot_tokens.clear()
+            self.lc_missing_scopes.clear()
             self.options = Options()
 
     def issue_token(self) -> str:
