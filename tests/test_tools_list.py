@@ -86,4 +86,4 @@ async def test_schemas_are_flat_and_every_argument_is_described(config: ServerCo
             assert name[0].islower() and "_" not in name, name  # upstream camelCase names
             assert 0 < len(prop["description"]) <= 60, (tool["name"], name)
         assert tool["title"] and 0 < len(tool["description"]) <= 220
-        assert set(tool["outputSchema"]["properties"]) >= {"ok", "action", "id", "account", "warnings"}
+        assert set(tool["outputSchema"]["properties"]) >= {"action", "id", "warnings"}

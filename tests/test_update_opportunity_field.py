@@ -111,7 +111,10 @@ async def test_unknown_opportunity_is_a_not_found_error(client: Client, sandbox:
         ({"field": "amount", "value": -5}, "value: for amount, must be a finite number ≥ 0"),
         ({"field": "amount", "value": "inf"}, "value: for amount, must be a finite number ≥ 0"),
         ({"field": "expirationDate", "value": "mañana"}, "value: for expirationDate, must be an ISO date"),
-        ({"field": "stageId", "value": "no es un id"}, "value: for stageId, must be an id"),
+        (
+            {"field": "assignedAgentId", "value": "no es un id"},
+            "for assignedAgentId, must be an id as the CRM gave it or a seller",
+        ),
         ({"field": "status", "value": "won"}, "field: must be one of 'name', 'description', 'amount'"),
         ({"field": "customFields", "value": "x"}, "customFieldName: required when field is customFields"),
         ({"field": "name", "value": "x", "customFieldName": "y"}, "customFieldName: only allowed when field"),

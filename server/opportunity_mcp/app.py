@@ -26,6 +26,7 @@ from opportunity_mcp.journal import open_journal as open_store
 from opportunity_mcp.prompts import as_mcp, load
 from opportunity_mcp.tools import build_tools
 from opportunity_mcp.tools.access import State
+from opportunity_mcp.tools.references import ReferenceCache
 
 INSTRUCTIONS = (
     "Writes CRM opportunities (deals). Use ids the user or a lookup gave you, never invented ones. "
@@ -66,6 +67,8 @@ def build_server(
     With `tokens`, HTTP calls need a bearer token and write only to the accounts it allows; `url` is
     where the server is reached (the SDK's auth settings want it)."""
     current: list[Journal] = [journal] if journal is not None else []
+    # Per server, not per run of its lifespan: stateless HTTP runs it per request.
+    references = ReferenceCache(config.lookup_ttl)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[State]) -> AsyncIterator[State]:
@@ -92,6 +95,7 @@ def build_server(
                     call_budget=config.call_budget,
                     duplicate_window=config.duplicate_window,
                     open_access=tokens is None,
+                    references=references,
                 )
         finally:
             if journal is None:

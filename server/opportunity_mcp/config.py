@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     http_timeout: float = Field(15.0, gt=0, le=120, validation_alias="OPPORTUNITY_MCP_HTTP_TIMEOUT")
     call_budget: float = Field(20.0, gt=0, le=600, validation_alias="OPPORTUNITY_MCP_CALL_BUDGET")
     duplicate_window: float = Field(600.0, ge=0, validation_alias="OPPORTUNITY_MCP_DUPLICATE_WINDOW")
+    lookup_ttl: float = Field(300.0, ge=0, le=86400, validation_alias="OPPORTUNITY_MCP_LOOKUP_TTL")
     rate_limit: int = Field(100, ge=1, validation_alias="OPPORTUNITY_MCP_RATE_LIMIT")
     rate_window: float = Field(10.0, gt=0, validation_alias="OPPORTUNITY_MCP_RATE_WINDOW")
     journal: str | None = Field(None, validation_alias="OPPORTUNITY_MCP_JOURNAL")
@@ -68,6 +69,7 @@ class ServerConfig:
     sandbox: bool = False
     call_budget: float = 20.0
     duplicate_window: float = 600.0
+    lookup_ttl: float = 300.0  # seconds a list of stages, pipelines, sellers or lost reasons is reused
     rate_limit: int = 100
     rate_window: float = 10.0
     journal: str = ""  # a SQLite path or a postgresql:// URL; "" means the default SQLite file
@@ -173,6 +175,7 @@ def load_config(path: str | None = None) -> ServerConfig:
         settings.http_timeout,
         call_budget=settings.call_budget,
         duplicate_window=settings.duplicate_window,
+        lookup_ttl=settings.lookup_ttl,
         rate_limit=settings.rate_limit,
         rate_window=settings.rate_window,
         journal=settings.journal or "",

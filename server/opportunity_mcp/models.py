@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from opportunity_mcp.phones import PhoneError, e164
+
 # ASCII only: ids travel in headers and query strings.
 _ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}", re.ASCII)
 
@@ -74,9 +76,32 @@ Id = Annotated[str, AfterValidator(_check_id)]
 Money = Annotated[float, BeforeValidator(_no_bool), AfterValidator(_money), Field(json_schema_extra={"minimum": 0})]
 Name = Annotated[str, _text(200)]
 IdemKey = Annotated[str, _text(200)]
-_KEY_HELP = "Id of the message that asked for this write"
-_DUP_HELP = "Create even if an identical deal exists"
+_KEY_HELP = "The triggering message's id"
+# The human alternative to the id argument before it: give one of the pair.
+_PHONE_HELP = "Or contact phone, +country code"
+_EMAIL_HELP = "Or contact email"
+_SELLER_HELP = "Or seller email"
+_STAGE_HELP = "Or stage name"
+_DUP_HELP = "Create even if a duplicate"
 IsoDate = Annotated[str, Field(json_schema_extra={"format": "date"}), AfterValidator(iso_date)]
+
+
+def _phone(value: str) -> str:
+    try:
+        return e164(value)
+    except PhoneError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError("must be an email address")
+    return value
+
+
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}")
+Phone = Annotated[str, AfterValidator(_phone)]  # kept as E.164: +51912345678
+Email = Annotated[str, AfterValidator(_email)]
 OpportunityStatus = Literal["open", "won", "lost", "abandoned"]
 
 
@@ -90,11 +115,15 @@ class CreateOpportunityArgs(ToolArgs):
     name: Annotated[Name, Field(description="Deal name")]
     description: Annotated[str, _text(5000), Field(description="What is sold")]
     amount: Annotated[Money, Field(description="Deal value, no currency sign")]
-    contactId: Annotated[Id | None, Field(description="Plazbot contact id")] = None
+    contactId: Annotated[Id | None, Field(description="Contact id")] = None
+    contactPhone: Annotated[Phone | None, Field(description=_PHONE_HELP)] = None
+    contactEmail: Annotated[Email | None, Field(description=_EMAIL_HELP)] = None
     assignedComercialId: Annotated[Id | None, Field(description="Seller user id")] = None
-    stageId: Annotated[Id | None, Field(description="Pipeline stage id")] = None
+    assigneeEmail: Annotated[Email | None, Field(description=_SELLER_HELP)] = None
+    stageId: Annotated[Id | None, Field(description="Stage id")] = None
+    stageName: Annotated[Name | None, Field(description=_STAGE_HELP)] = None
     expirationDate: Annotated[IsoDate | None, Field(description="Close date")] = None
-    workspaceId: Annotated[Id | None, Field(description="Default: configured workspace")] = None
+    workspaceId: Annotated[Id | None, Field(description="Default: the configured one")] = None
     idempotencyKey: Annotated[IdemKey | None, Field(description=_KEY_HELP)] = None
     allowDuplicate: Annotated[bool, Field(description=_DUP_HELP)] = False
 
@@ -110,10 +139,10 @@ class UpdateOpportunityFieldArgs(ToolArgs):
     value: Annotated[
         str | float,
         BeforeValidator(_text_or_number),
-        Field(description="amount: number; expirationDate: YYYY-MM-DD; else text"),
+        Field(description="amount: number; dates: YYYY-MM-DD; ids: or name/email/+phone"),
     ]
     customFieldName: Annotated[str | None, _text(100), Field(description="When field is customFields")] = None
-    workspaceId: Annotated[Id | None, Field(description="Default: configured workspace")] = None
+    workspaceId: Annotated[Id | None, Field(description="Default: the configured one")] = None
 
     def checked_value(self) -> str | float:
         """The value validated and normalised for `field` (raises ValueError naming what is allowed)."""
@@ -135,13 +164,34 @@ class UpdateOpportunityFieldArgs(ToolArgs):
                 raise ValueError(f"value: for expirationDate, {exc}") from None
         if self.field in ("stageId", "assignedAgentId", "contactId"):
             try:
-                return _check_id(text)
+                return reference(self.field, text)[1]
             except ValueError as exc:
                 raise ValueError(f"value: for {self.field}, {exc}") from None
         limit = 200 if self.field == "name" else 5000
         if not text or len(text) > limit:
             raise ValueError(f"value: for {self.field}, must be text of 1 to {limit} characters")
         return text
+
+
+Reference = Literal["id", "name", "email", "phone"]
+
+
+def reference(field: str, text: str) -> tuple[Reference, str]:
+    """What an update's value for stageId, assignedAgentId or contactId is: an id, or a stage's name,
+    a seller's email, a contact's phone (starting with + or 00) or email; normalised."""
+    if field == "contactId" and text.startswith(("+", "00")):
+        return "phone", _phone(text)
+    if field in ("contactId", "assignedAgentId") and "@" in text:
+        return "email", _email(text)
+    if field == "stageId" and not (text.isascii() and " " not in text and any(c.isdigit() or c in "-_" for c in text)):
+        if not text or len(text) > 200:
+            raise ValueError("must be a stage id or a stage's name (1 to 200 characters)")
+        return "name", text  # one ASCII word with a digit, '-' or '_' is an id; anything else a name
+    try:
+        return "id", _check_id(text)
+    except ValueError:
+        other = {"contactId": ", a phone (+…) or an email", "assignedAgentId": " or a seller's email"}
+        raise ValueError(f"must be an id as the CRM gave it{other.get(field, '')}") from None
 
 
 def _plain_number(value: float) -> str:
@@ -178,10 +228,15 @@ class UpsertOpportunityArgs(ToolArgs):
     name: Annotated[Name | None, Field(description="Deal name")] = None
     status: Annotated[OpportunityStatus | None, BeforeValidator(_refuse_all), Field(description="Deal status")] = None
     pipelineStageId: Annotated[Id | None, Field(description="Stage id")] = None
+    stageName: Annotated[Name | None, Field(description=_STAGE_HELP)] = None
     monetaryValue: Annotated[Money | None, Field(description="Deal value")] = None
     assignedTo: Annotated[Id | None, Field(description="Owner user id")] = None
+    assigneeEmail: Annotated[Email | None, Field(description=_SELLER_HELP)] = None
     lostReasonId: Annotated[Id | None, Field(description="With status lost")] = None
+    lostReasonName: Annotated[Name | None, Field(description="Or lost reason name")] = None
     contactId: Annotated[Id | None, Field(description="Contact id")] = None
+    contactPhone: Annotated[Phone | None, Field(description=_PHONE_HELP)] = None
+    contactEmail: Annotated[Email | None, Field(description=_EMAIL_HELP)] = None
     followers: Annotated[
         list[Id] | None,
         BeforeValidator(_json_list),
@@ -190,8 +245,9 @@ class UpsertOpportunityArgs(ToolArgs):
     ] = None
     followersActionType: Annotated[Literal["add", "remove"], Field(description="Followers action")] = "add"
     isRemoveAllFollowers: Annotated[bool, Field(description="Clear followers first")] = False
-    pipelineId: Annotated[Id | None, Field(description="Default: configured pipeline")] = None
-    locationId: Annotated[Id | None, Field(description="Default: configured location")] = None
+    pipelineId: Annotated[Id | None, Field(description="Default: the configured one")] = None
+    pipelineName: Annotated[Name | None, Field(description="Or pipeline name")] = None
+    locationId: Annotated[Id | None, Field(description="Default: the configured one")] = None
     idempotencyKey: Annotated[IdemKey | None, Field(description=_KEY_HELP)] = None
     allowDuplicate: Annotated[bool, Field(description=_DUP_HELP)] = False
 
@@ -210,6 +266,9 @@ class Envelope(BaseModel):
     status: str | None = None
     contact: str | None = None
     assignee: str | None = None
+    # What names and phones the call gave were resolved to, in words: {"stage": "Negociación",
+    # "contact": "Maria Lopez (+51912345678)", "assignee": "juan@acme.com"}.
+    resolved: dict[str, str] | None = None
     warnings: list[str] = Field(default_factory=list)
 
     def wire(self) -> dict[str, Any]:

@@ -11,10 +11,10 @@ from pydantic_core import core_schema
 
 from opportunity_mcp.models import Envelope
 
-# What every answer carries and an agent or client acts on. The other fields (code, name, amount,
-# stage, status, contact, assignee) are there when the CRM filled them; declaring them would cost
-# every tools/list ~60 tokens a tool and every call its client's check of each one.
-PUBLISHED = ("ok", "action", "id", "account", "warnings")
+# What an agent or client acts on in every answer. The other fields (ok, account, code, name, amount,
+# stage, status, contact, assignee, resolved) are there when filled; declaring them would cost every
+# tools/list ~70 tokens a tool and every call its client's check of each one.
+PUBLISHED = ("action", "id", "warnings")
 
 
 def envelope_schema() -> dict[str, Any]:

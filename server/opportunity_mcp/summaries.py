@@ -33,21 +33,12 @@ def success_text(env: Envelope, *, field: str | None = None) -> str:
     ref = f"opportunity {env.code} " if env.code else "opportunity "
     label = f"'{_short(env.name)}' " if env.name else ""
     head = f"{ref}{label}(id {env.id})"
+    words = env.resolved or {}
     if field is not None:
-        shown = _field_value(env, field)
+        shown = _field_value(env, field, words)
         text = f"Updated {field} of {head}" + (f" to {shown}." if shown else ".")
     else:
-        parts = []
-        if env.amount is not None:
-            parts.append(f"for {money(env.amount)}")
-        if env.status:
-            parts.append(f"status {env.status}")
-        if env.stage and len(env.stage) <= 20:  # a UUID stage id costs ~20 tokens; it is in structuredContent
-            parts.append(f"stage {env.stage}")
-        if env.contact:
-            parts.append(f"contact {_short(env.contact, 40)}")
-        if env.assignee:
-            parts.append(f"assigned to {_short(env.assignee, 40)}")
+        parts = _parts(env, words)
         verb = {"created": "Created", "updated": "Updated", "already_done": "Already done, nothing sent:"}[env.action]
         text = f"{verb} {head}" + (" " + ", ".join(parts) if parts else "") + "."
     if env.warnings:
@@ -55,9 +46,27 @@ def success_text(env: Envelope, *, field: str | None = None) -> str:
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
 
-def _field_value(env: Envelope, field: str) -> str | None:
+def _parts(env: Envelope, words: dict[str, str]) -> list[str]:
+    """What a created or updated deal now holds, names before ids."""
+    stage = words.get("stage") or (env.stage if env.stage and len(env.stage) <= 20 else None)  # a UUID costs tokens
+    found = [
+        f"for {money(env.amount)}" if env.amount is not None else None,
+        f"status {env.status}" if env.status else None,
+        f"pipeline {_short(words['pipeline'], 40)}" if "pipeline" in words else None,
+        f"stage {_short(stage, 40)}" if stage else None,
+        f"lost reason {_short(words['lost reason'], 40)}" if "lost reason" in words else None,
+        f"contact {_short(c, 60)}" if (c := words.get("contact") or env.contact) else None,
+        f"assigned to {_short(a, 40)}" if (a := words.get("seller") or env.assignee) else None,
+    ]
+    return [part for part in found if part]
+
+
+def _field_value(env: Envelope, field: str, words: dict[str, str]) -> str | None:
     if field == "amount" and env.amount is not None:
         return money(env.amount)
+    said = {"stageId": words.get("stage"), "assignedAgentId": words.get("seller"), "contactId": words.get("contact")}
+    if said.get(field):
+        return f"'{_short(str(said[field]), 60)}'"
     value = {"name": env.name, "stageId": env.stage, "assignedAgentId": env.assignee, "contactId": env.contact}.get(
         field
     )

@@ -28,7 +28,7 @@ from opportunity_mcp.crm.errors import (
     CrmUnavailable,
 )
 from opportunity_mcp.crm.http import send
-from opportunity_mcp.crm.policy import CallPolicy, read, with_retries
+from opportunity_mcp.crm.policy import CallPolicy, with_retries
 from opportunity_mcp.crm.result import Opportunity, WriteResult, read_opportunity, text
 
 API_VERSION = "2021-07-28"
@@ -174,11 +174,34 @@ class LeadConnectorClient:
     def default_pipeline(self) -> str | None:
         return self._account.option("pipeline_id")
 
+    async def send(
+        self,
+        policy: CallPolicy,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """One request under the call's policy; every attempt waits its turn in the location's rate
+        limit (LeadConnector counts requests per location, lookups included)."""
+        location = self._account.target
+
+        async def attempt(time_left: float) -> Any:
+            await self.limiter.acquire(location, policy)
+            time_left = min(time_left, policy.remaining())
+            return await send(
+                self.http, self.name, method, path, headers=self._headers, params=params, body=body, time_left=time_left
+            )
+
+        return await with_retries(policy, attempt, idempotent=idempotent)
+
     async def pipeline_of(self, opportunity_id: str, policy: CallPolicy) -> str | None:
         """The pipeline an opportunity is in (GET /opportunities/{id}); None when it cannot be read
         (no read scope, no answer). An id the CRM does not know raises: nothing is written."""
         try:
-            data = await read(policy, self.http, self.name, f"/opportunities/{opportunity_id}", headers=self._headers)
+            data = await self.send(policy, "GET", f"/opportunities/{opportunity_id}", idempotent=True)
         except (CrmAuthError, CrmTransportError, CrmUnavailable, CrmBadResponse):
             return None
         found = data.get("opportunity") if isinstance(data, dict) else None
@@ -245,22 +268,8 @@ class LeadConnectorClient:
         self, args: Upsert, location: str, pipeline: str, shape: UpsertShape, policy: CallPolicy
     ) -> WriteResult:
         body, warnings = upsert_body(args, location=location, pipeline=pipeline, shape=shape)
-        headers = self._headers
-
-        async def attempt(time_left: float) -> Any:
-            await self.limiter.acquire(location, policy)
-            return await send(
-                self.http,
-                self.name,
-                "POST",
-                "/opportunities/upsert",
-                headers=headers,
-                body=body,
-                time_left=min(time_left, policy.remaining()),
-            )
-
         # An upsert that names its opportunity is idempotent; one without id may create.
-        data = await with_retries(policy, attempt, idempotent=args.id is not None)
+        data = await self.send(policy, "POST", "/opportunities/upsert", body=body, idempotent=args.id is not None)
         if not isinstance(data, dict) or not isinstance(data.get("opportunity"), dict):
             raise CrmBadResponse(f"{self.name} answered without the opportunity it upserted")
         created = data.get("new")

@@ -104,7 +104,7 @@ class PlazbotClient:
     def account(self) -> Account:
         return self._account
 
-    async def _send(
+    async def send(
         self,
         policy: CallPolicy,
         method: str,
@@ -160,7 +160,7 @@ class PlazbotClient:
         ):
             if value is not None:
                 body[key] = value
-        data = await self._send(policy, "POST", "/api/opportunity", body=body, idempotent=False)
+        data = await self.send(policy, "POST", "/api/opportunity", body=body, idempotent=False)
         opportunity = self._opportunity(self._payload(data))
         return WriteResult(opportunity, created=True, account=workspace)
 
@@ -177,7 +177,7 @@ class PlazbotClient:
         else:
             body[change.field] = value
         params = {"id": change.opportunity_id, "workspaceId": workspace}
-        data = await self._send(policy, "PUT", "/api/opportunity", params=params, body=body, idempotent=True)
+        data = await self.send(policy, "PUT", "/api/opportunity", params=params, body=body, idempotent=True)
         raw = self._payload(data, require_object=False)
         if _echo_key(change) not in raw:
             # The answer does not show the field: read the opportunity back to know it took.
@@ -191,7 +191,7 @@ class PlazbotClient:
         read fails, so verification falls back to a warning."""
         path, params = f"/api/opportunity/{opportunity_id}", {"workspaceId": workspace}
         try:
-            data = await self._send(policy, "GET", path, params=params, idempotent=True)
+            data = await self.send(policy, "GET", path, params=params, idempotent=True)
         except CrmError:
             return {}
         if isinstance(data, dict) and "success" in data:

@@ -3,7 +3,7 @@ the limits), the caller's allowance, and its own arguments validated into one-li
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from opportunity_mcp.crm.base import CrmClient
 from opportunity_mcp.journal import Journal
+from opportunity_mcp.tools.references import ReferenceCache
 from opportunity_mcp.validation import describe_validation
 
 M = TypeVar("M", bound=BaseModel)
@@ -32,6 +33,7 @@ class State:
     call_budget: float = 20.0
     duplicate_window: float = 600.0
     open_access: bool = True
+    references: ReferenceCache = field(default_factory=ReferenceCache)
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:

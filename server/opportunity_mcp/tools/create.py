@@ -1,4 +1,5 @@
-"""`create_opportunity`: a new Plazbot / Wabotify deal."""
+"""`create_opportunity`: a new Plazbot / Wabotify deal, from ids or from what a conversation knows
+(the customer's phone or email, the seller's email, the stage's name)."""
 
 from __future__ import annotations
 
@@ -10,36 +11,58 @@ from mcp_types import CallToolResult
 from opportunity_mcp.crm.plazbot import NewOpportunity, PlazbotClient
 from opportunity_mcp.models import CreateOpportunityArgs
 from opportunity_mcp.tools.access import parse, pick, state_of
+from opportunity_mcp.tools.plazbot_names import plazbot_contact, plazbot_seller, plazbot_stage
+from opportunity_mcp.tools.resolve import Lookups, exclusive
 from opportunity_mcp.tools.spec import ToolSpec
-from opportunity_mcp.tools.write import Write, journaled
+from opportunity_mcp.tools.write import Write, call_policy, journaled
+
+# The human arguments: resolved to the id beside them, and not themselves part of the deal.
+HUMAN = {"contactPhone": None, "contactEmail": None, "assigneeEmail": None, "stageName": None}
 
 
 async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
-    """Create a Plazbot/Wabotify opportunity (deal). Use ids from lookups, never invented ones."""
+    """Create a Plazbot/Wabotify opportunity (deal). Phones, emails and names are looked up; never
+    invent an id."""
     args = parse(CreateOpportunityArgs, arguments)
-    client = pick(state_of(ctx), PlazbotClient, args.workspaceId, "workspaceId", "workspace")
+    given = vars(args)
+    exclusive(given, "contactId", "contactPhone", "contactEmail")
+    exclusive(given, "assignedComercialId", "assigneeEmail")
+    exclusive(given, "stageId", "stageName")
+    state = state_of(ctx)
+    client = pick(state, PlazbotClient, args.workspaceId, "workspaceId", "workspace")
+    look = Lookups(state, client, call_policy(ctx))
+    contact = args.contactId or await plazbot_contact(look, client, args.contactPhone, args.contactEmail)
+    seller = args.assignedComercialId
+    if args.assigneeEmail is not None:
+        seller = await plazbot_seller(look, client, args.assigneeEmail, "assignedComercialId")
+    stage = args.stageId
+    if args.stageName is not None:
+        stage = await plazbot_stage(look, client, args.stageName, "stageName")
     new = NewOpportunity(
         name=args.name,
         description=args.description,
         amount=args.amount,
-        contact_id=args.contactId,
-        seller_id=args.assignedComercialId,
-        stage_id=args.stageId,
+        contact_id=contact,
+        seller_id=seller,
+        stage_id=stage,
         expiration_date=args.expirationDate,
     )
     guard = (
         None
         if args.allowDuplicate
-        else {"name": args.name, "contactId": args.contactId, "amount": args.amount, "description": args.description}
+        else {"name": args.name, "contactId": contact, "amount": args.amount, "description": args.description}
     )
+    ids = {"contactId": contact, "assignedComercialId": seller, "stageId": stage}
     write = Write(
         tool="create_opportunity",
         account=client.account,
-        args=args,
+        args=args.model_copy(update={**HUMAN, **ids}),  # the same deal by phone or by id: the same arguments
         key=args.idempotencyKey,
         guard=guard,
         kind="create",
         send=lambda policy: client.create(new, policy),
+        policy=look.policy,
+        resolved=look.resolved,
     )
     return await journaled(ctx, write)
 

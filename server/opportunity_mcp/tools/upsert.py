@@ -1,4 +1,6 @@
-"""`upsert_opportunity`: create or update a LeadConnector deal (HighLevel, Leadway)."""
+"""`upsert_opportunity`: create or update a LeadConnector deal (HighLevel, Leadway), from ids or
+from names: the customer's phone or email, the seller's email, the pipeline's, the stage's and the
+lost reason's names."""
 
 from __future__ import annotations
 
@@ -8,11 +10,17 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 
+from opportunity_mcp.crm import leadconnector_lookups as find
 from opportunity_mcp.crm.leadconnector import LeadConnectorClient, Upsert
+from opportunity_mcp.crm.lookups import Named
+from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.models import UpsertOpportunityArgs
 from opportunity_mcp.tools.access import parse, pick, state_of
+from opportunity_mcp.tools.resolve import Lookups, exclusive
 from opportunity_mcp.tools.spec import ToolSpec
-from opportunity_mcp.tools.write import Write, journaled
+from opportunity_mcp.tools.write import Write, call_policy, journaled
+
+HUMAN = ("contactPhone", "contactEmail", "assigneeEmail", "pipelineName", "stageName", "lostReasonName")
 
 
 def _upsert(args: UpsertOpportunityArgs) -> Upsert:
@@ -31,12 +39,91 @@ def _upsert(args: UpsertOpportunityArgs) -> Upsert:
     )
 
 
+async def _ids(look: Lookups, client: LeadConnectorClient, args: UpsertOpportunityArgs) -> dict[str, Any]:
+    """The ids the human arguments stand for (only those given), the pipeline first: a stage's name
+    is looked up within it."""
+    ids: dict[str, Any] = {}
+    if args.contactPhone is not None or args.contactEmail is not None:
+        phone, email = args.contactPhone, args.contactEmail
+        arg, shown = ("contactPhone", phone) if phone else ("contactEmail", email)
+        assert shown is not None
+        found = await look.contact(arg, shown, lambda p: find.contact(client, p, e164=phone, email=email))
+        ids["contactId"] = found.id
+    if args.assigneeEmail is not None:
+        email = args.assigneeEmail
+        seller = await look.by_name(
+            "seller", "assigneeEmail", "assignedTo", email, lambda p: find.sellers(client, p), on=lambda n: n.email
+        )
+        look.note("seller", seller.email or email)
+        ids["assignedTo"] = seller.id
+
+    async def board(p: CallPolicy) -> list[Named]:
+        pipelines, stages = await find.pipelines(client, p)
+        return pipelines + stages
+
+    if args.pipelineName is not None:
+        pipeline = await look.by_name(
+            "pipeline", "pipelineName", "pipelineId", args.pipelineName, board, keep=_top, cache_as="pipelines"
+        )
+        ids["pipelineId"] = pipeline.id
+    if args.stageName is not None:
+        within = ids.get("pipelineId") or args.pipelineId or await _pipeline_of(look, client, args)
+        stage = await look.by_name(
+            "stage",
+            "stageName",
+            "pipelineStageId",
+            args.stageName,
+            board,
+            keep=lambda n: n.within == within,
+            cache_as="pipelines",
+        )
+        ids["pipelineStageId"] = stage.id
+    if args.lostReasonName is not None:
+        reason = await look.by_name(
+            "lost reason", "lostReasonName", "lostReasonId", args.lostReasonName, lambda p: find.lost_reasons(client, p)
+        )
+        ids["lostReasonId"] = reason.id
+    return ids
+
+
+def _top(item: Named) -> bool:
+    return item.within is None  # a pipeline, not one of its stages
+
+
+async def _pipeline_of(look: Lookups, client: LeadConnectorClient, args: UpsertOpportunityArgs) -> str:
+    """The pipeline a stage's name is looked up in when the call names none: the configured one for a
+    new deal, the deal's own for an update."""
+    if args.id is None and client.default_pipeline is not None:
+        return client.default_pipeline
+    if args.id is not None:
+        own = await client.pipeline_of(args.id, look.policy)
+        if own is not None:
+            return own
+    raise ToolError(
+        "Invalid arguments: stageName: the pipeline to look it up in is not known; pass pipelineId or pipelineName"
+    )
+
+
 async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
-    """Create (without id) or update (with id) a LeadConnector opportunity: HighLevel, Leadway."""
+    """Create (no id) or update (id) a LeadConnector opportunity: HighLevel, Leadway. Phones, emails
+    and names are looked up."""
     args = parse(UpsertOpportunityArgs, arguments)
+    given = vars(args)
+    for pair in (
+        ("contactId", "contactPhone", "contactEmail"),
+        ("assignedTo", "assigneeEmail"),
+        ("pipelineId", "pipelineName"),
+        ("pipelineStageId", "stageName"),
+        ("lostReasonId", "lostReasonName"),
+    ):
+        exclusive(given, *pair)
     if args.id is None and args.name is None:
         raise ToolError("Invalid arguments: name: required when id is not given (a new opportunity needs a name)")
-    client = pick(state_of(ctx), LeadConnectorClient, args.locationId, "locationId", "location")
+    state = state_of(ctx)
+    client = pick(state, LeadConnectorClient, args.locationId, "locationId", "location")
+    look = Lookups(state, client, call_policy(ctx), scopes=find.SCOPES)
+    ids = await _ids(look, client, args)
+    args = args.model_copy(update={**dict.fromkeys(HUMAN), **ids})  # from here on, ids only
     # With an id and no pipelineId, the client reads the deal's own pipeline instead of moving it.
     pipeline = args.pipelineId or (None if args.id else client.default_pipeline)
     if pipeline is None and args.id is None:
@@ -47,7 +134,7 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
     guard = (
         None
         if args.id is not None or args.allowDuplicate
-        else {**args.model_dump(exclude={"idempotencyKey", "allowDuplicate"}), "pipelineId": pipeline}
+        else {**args.model_dump(exclude={"idempotencyKey", "allowDuplicate", *HUMAN}), "pipelineId": pipeline}
     )
     upsert = _upsert(args)
     write = Write(
@@ -58,6 +145,8 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
         guard=guard,
         kind="upsert-id" if args.id else "upsert-new",
         send=lambda policy: client.upsert(upsert, pipeline=pipeline, policy=policy),
+        policy=look.policy,
+        resolved=look.resolved,
     )
     return await journaled(ctx, write)
 

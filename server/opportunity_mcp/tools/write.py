@@ -8,10 +8,11 @@ line of defence that no configured secret can reach the agent.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ from opportunity_mcp.tools.access import State, state_of
 log = logging.getLogger(__name__)
 
 
-def _envelope(result: WriteResult) -> Envelope:
+def _envelope(result: WriteResult, resolved: Mapping[str, str]) -> Envelope:
     opp = result.opportunity
     # Every value comes typed from the CRM layer's result: no need to validate it again.
     return Envelope.model_construct(
@@ -48,6 +49,7 @@ def _envelope(result: WriteResult) -> Envelope:
         status=opp.status,
         contact=opp.contact,
         assignee=opp.assignee,
+        resolved=dict(resolved) if resolved else None,
         warnings=list(result.warnings),
     )
 
@@ -58,6 +60,11 @@ def _answer(
     text = state.scrub(success_text(env, field=field))
     structured = env.wire() if wire is None else wire
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+
+
+def call_policy(ctx: Context[Any, Any]) -> CallPolicy:
+    """A call's budget and bookkeeping, from its first request (a lookup or the write) on."""
+    return CallPolicy(budget=state_of(ctx).call_budget, on_wait=_progress(ctx))
 
 
 def _progress(ctx: Context[Any, Any]) -> Callable[[float, str], Awaitable[None]]:
@@ -72,7 +79,12 @@ def _progress(ctx: Context[Any, Any]) -> Callable[[float, str], Awaitable[None]]
 
 
 # Arguments about the call, not the deal: not part of what makes two calls 'the same arguments'.
-_NOT_ARGS = frozenset({"idempotencyKey", "allowDuplicate"})
+# The human arguments (a phone, a name) are resolved to ids before the write and then left empty:
+# leaving them out keeps fingerprints equal to those of rows written before they existed.
+_NOT_ARGS = frozenset(
+    {"idempotencyKey", "allowDuplicate", "contactPhone", "contactEmail", "assigneeEmail", "stageName"}
+    | {"pipelineName", "lostReasonName"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +99,8 @@ class Write:
     kind: WriteKind
     send: Callable[[CallPolicy], Awaitable[WriteResult]]
     field: str | None = None  # the field an update changed, for the sentence
+    policy: CallPolicy | None = None  # the call's policy, when lookups already spent part of it
+    resolved: Mapping[str, str] = dataclasses.field(default_factory=dict)  # names and phones, in words
 
 
 async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
@@ -108,13 +122,13 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
     claim = await _claim_when_free(ctx, state, claim_once)
     if claim.row_id is None:
         return _repeat(state, claim, args_fp)
-    policy = CallPolicy(budget=state.call_budget, on_wait=_progress(ctx))
+    policy = write.policy or call_policy(ctx)
     started = time.monotonic()
     # Anything that ends the call without an answer (a crash, a cancellation) leaves "unknown".
     outcome, status, env, wire = "unknown", None, None, None
     try:
         result = await write.send(policy)
-        env = _envelope(result)
+        env = _envelope(result, write.resolved)
         wire = env.wire()  # once, for the answer and the journal row
         outcome = "done"
         return _answer(state, env, write.field, wire)
