@@ -38,7 +38,7 @@ async def test_prompts_are_listed_and_render(client: Client) -> None:
     got = await client.get_prompt("capture_deal", {"transcript": "Cliente: quiero el plan anual por 1.200 €"})
     text = got.messages[0].content.text  # type: ignore[union-attr]
     assert "quiero el plan anual por 1.200 €" in text and "${" not in text
-    assert "Never invent or guess an id" in text
+    assert "never invent or guess one" in text and "contactPhone" in text
     bot = await client.get_prompt("whatsapp_bot", {"business": "Empresa X", "language": "es"})
     assert "sales assistant of Empresa X" in bot.messages[0].content.text  # type: ignore[union-attr]
     assert "idempotencyKey" in bot.messages[0].content.text  # type: ignore[union-attr]
