@@ -252,3 +252,48 @@ async def test_a_stage_name_in_another_pipeline_is_not_found_there(client: Clien
     result = await client.call_tool("upsert_opportunity", {"name": "x", "stageName": "Renewed"})
     assert result.is_error
     assert "Not found: stageName 'Renewed' matches no stage in location loc-sandbox; known: New lead" in text_of(result)
+
+
+# Each lookup route, the call that makes it, and the write route that follows it.
+LOOKUP_CALLS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "plazbot.contact_phone": ("create_opportunity", {**DEAL, "contactPhone": "+51912345678"}, "plazbot.create"),
+    "plazbot.contact_email": ("create_opportunity", {**DEAL, "contactEmail": "maria@empresa.pe"}, "plazbot.create"),
+    "plazbot.users": ("create_opportunity", {**DEAL, "assigneeEmail": "ana@acme.com"}, "plazbot.create"),
+    "plazbot.workspace": ("create_opportunity", {**DEAL, "stageName": "Nuevo"}, "plazbot.create"),
+    "lc.contact_duplicate": ("upsert_opportunity", {"name": "x", "contactEmail": "maria@empresa.pe"}, "lc.upsert"),
+    "lc.pipelines": ("upsert_opportunity", {"name": "x", "pipelineName": "Ventas"}, "lc.upsert"),
+    "lc.location": ("upsert_opportunity", {"name": "x", "assigneeEmail": "ana@acme.com"}, "lc.upsert"),
+    "lc.users": ("upsert_opportunity", {"name": "x", "assigneeEmail": "ana@acme.com"}, "lc.upsert"),
+    "lc.lost_reasons": ("upsert_opportunity", {"name": "x", "status": "lost", "lostReasonName": "Precio"}, "lc.upsert"),
+}
+# A fault, and how the call ends: None when the lookup recovers and the write lands, else its first words.
+LOOKUP_FAULTS: dict[str, tuple[Fault, str | None]] = {
+    "503 once": (Fault(status=503), None),
+    "429 once": (Fault(status=429, headers={"Retry-After": "0"}), None),
+    "dropped once": (Fault(drop="before"), None),
+    "500 always": (Fault(status=500, times=10), "Lookup failed: "),
+    "not JSON": (Fault(status=200, body="<html>busy</html>", content_type="text/html"), "Lookup failed: "),
+    "401": (Fault(status=401, body='{"message": "Invalid token"}'), "Lookup refused: "),
+    "403": (Fault(status=403, body='{"message": "Forbidden"}'), "Lookup refused: "),
+}
+
+
+@pytest.mark.parametrize("route", list(LOOKUP_CALLS))
+@pytest.mark.parametrize("fault", list(LOOKUP_FAULTS))
+async def test_lookup_fault_matrix(client: Client, sandbox: SandboxState, route: str, fault: str) -> None:
+    tool, arguments, write_route = LOOKUP_CALLS[route]
+    injected, ends = LOOKUP_FAULTS[fault]
+    sandbox.inject(Fault(**{**vars(injected), "route": route}))
+    result = await client.call_tool(tool, arguments)
+    if ends is None:
+        assert not result.is_error, text_of(result)
+        # Sent again once (a GET is safe to repeat); the sandbox records no request it dropped unread.
+        assert len(sandbox.requests_to(route)) == (1 if fault == "dropped once" else 2)
+        assert len(sandbox.requests_to(write_route)) == 1
+    else:
+        assert result.is_error
+        text = text_of(result)
+        assert text.split(": ", 1)[1].startswith(ends), text
+        assert "othing was written" in text
+        assert sandbox.requests_to(write_route) == []
+        assert_clean(text)

@@ -21,14 +21,20 @@ async def board_data(state: SandboxState, journal: Journal) -> dict[str, Any]:
         plazbot = [dict(o) for o in state.plazbot.values()]
         leadconnector = [dict(o) for o in state.leadconnector.values()]
 
+    # People by name, not by id: the board is read by a person.
+    names = {
+        **{cid: person[0] for cid, person in (seed.plazbot_people | seed.lc_people).items()},
+        **{uid: seller[0] for uid, seller in (seed.plazbot_sellers | seed.lc_sellers).items()},
+    }
+
     def card(opp: dict[str, Any], *, amount: str, assignee: str, when: str, contact: str) -> dict[str, Any]:
         return {
             "id": opp["id"],
             "code": opp.get("opportCode"),
             "name": opp.get("name") or "(no name)",
             "amount": opp.get(amount),
-            "assignee": opp.get(assignee),
-            "contact": opp.get(contact) or None,
+            "assignee": names.get(opp.get(assignee) or "", opp.get(assignee)),
+            "contact": names.get(opp.get(contact) or "", opp.get(contact)) or None,
             "status": opp.get("status"),
             "when": opp.get(when) or opp.get("creationDate") or opp.get("createdAt"),
         }
