@@ -17,6 +17,7 @@ def test_the_harness_measures_both_servers_and_reports_every_target() -> None:
     assert result["cold_start"]["ours"]["n"] == result["cold_start"]["floor"]["n"] == 1
     assert result["per_call"]["tokens"]["tools_list"]["ours"] > result["per_call"]["tokens"]["tools_list"]["floor"]
     assert set(result["http"]) == {"1", "8", "32"}
-    assert len(targets(result)) == 13
+    assert len(targets(result)) == 15
+    assert result["per_call"]["requests"] == {"ids": 1, "names_first": 4, "names_warm": 2}
     table = markdown(result)
     assert "| cold start ≤ 1.10× floor |" in table and "| HTTP, 32 clients" in table
