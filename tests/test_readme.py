@@ -12,11 +12,12 @@ from typing import Any
 
 import httpx2
 import pytest
+from mcp import Client
 
 from opportunity_mcp import __version__
 from opportunity_mcp.config import CRM_VARIABLES
 from opportunity_mcp.tools import TOOLS
-from tests.conftest import http_server
+from tests.conftest import http_server, text_of
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -103,3 +104,15 @@ def test_the_wheel_block_names_the_wheel_make_dist_builds() -> None:
     (block,) = [body for lang, body in BLOCKS if lang == "sh" and "uvx --from" in body]
     assert f"dist/opportunity_mcp-{__version__}-py3-none-any.whl opportunity-mcp" in block
     assert "make dist" in block and "dist:" in (ROOT / "Makefile").read_text()
+
+
+@pytest.mark.anyio
+async def test_the_names_example_gives_the_sentence_shown(client: Client) -> None:
+    section = README.split("### Names, phones and emails instead of ids", 1)[1]
+    (example,) = re.findall(r"```json\n(.*?)```", section, flags=re.S)[:1]
+    shown = re.search(r"^> (Created opportunity .*)$", section, flags=re.M)
+    assert shown is not None
+    result = await client.call_tool("create_opportunity", json.loads(example))
+    assert not result.is_error
+    ids = re.compile(r"\(id [0-9a-f]+\)")
+    assert ids.sub("(id …)", text_of(result)) == ids.sub("(id …)", shown.group(1))
