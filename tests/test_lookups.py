@@ -80,6 +80,16 @@ async def test_a_warm_cache_costs_only_the_contact_lookup(client: Client, sandbo
     assert await _journal_requests(client) == "2"  # the contact and the write
 
 
+@pytest.mark.parametrize("shape", ["states", "phases"])
+async def test_stages_are_read_from_either_documented_workspace(
+    client: Client, sandbox: SandboxState, shape: Any
+) -> None:
+    sandbox.options.plazbot_workspace_shape = shape
+    result = await client.call_tool("create_opportunity", {**DEAL, "stageName": "calificado"})
+    assert not result.is_error, text_of(result)
+    assert sandbox.requests_to("plazbot.create")[0].body["stageId"] == "stage-qualified"
+
+
 async def test_a_name_missing_from_the_kept_list_fetches_it_again_once(
     client: Client, sandbox: SandboxState, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -76,9 +76,13 @@ def pz_workspace(state: SandboxState, headers: Mapping[str, str], workspace: str
     refused = pz.auth(state, headers, workspace)
     if refused:
         return refused
+    stages = state.seed.plazbot_stages
+    if state.options.plazbot_workspace_shape == "phases":
+        phases = [{"id": sid, "name": name, "order": n + 1} for n, (sid, name) in enumerate(stages)]
+        return pz.envelope(200, "Workspace obtained.", {"id": workspace, "name": "Sandbox", "phases": phases})
     states = [
         {"id": sid, "color": "#888", "name": name, "stateCode": n, "isDefault": n == 0}
-        for n, (sid, name) in enumerate(state.seed.plazbot_stages)
+        for n, (sid, name) in enumerate(stages)
     ]
     return 200, [{"id": workspace, "name": "Sandbox", "status": 0, "masterOfStates": states, "masterOfProjects": []}]
 

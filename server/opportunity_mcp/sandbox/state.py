@@ -25,6 +25,7 @@ UpsertShapes = Literal["followers", "contact", "either"]
 GetShape = Literal["envelope", "bare"]
 LoginShape = Literal["user", "expires"]
 NotFound = Literal["empty", "404", "failure"]
+WorkspaceShape = Literal["states", "phases"]
 Drop = Literal["before", "after"]
 
 
@@ -131,6 +132,8 @@ class Options:
     # What a Plazbot contact search answers when nothing matches: an empty list (its pages), a 404
     # (the Wabotify copy), or `success: false`.
     plazbot_not_found: NotFound = "empty"
+    # The workspace: an array with masterOfStates (Plazbot's page) or one object with phases (Wabotify's).
+    plazbot_workspace_shape: WorkspaceShape = "states"
 
 
 @dataclass(frozen=True)
