@@ -88,8 +88,20 @@ TOOLS: dict[str, tuple[type[BaseModel], st.SearchStrategy[dict[str, Any]]]] = {
 
 
 def _valid(model: type[BaseModel], arguments: dict[str, Any]) -> bool:
+    # What a client may send beside the model: its bookkeeping (n8n's toolCallId, sessionId), and
+    # null or "" for an optional argument it does not know (strict mode): both mean "not given".
+    given = {
+        name: value
+        for name, value in arguments.items()
+        if name not in ("toolCallId", "sessionId")
+        and not (
+            name in model.model_fields
+            and not model.model_fields[name].is_required()
+            and (value is None or (isinstance(value, str) and not value.strip()))
+        )
+    }
     try:
-        parsed = model.model_validate(arguments)
+        parsed = model.model_validate(given)
     except ValidationError:
         return False
     if isinstance(parsed, UpdateOpportunityFieldArgs):

@@ -3,6 +3,7 @@ the limits), the caller's allowance, and its own arguments validated into one-li
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -51,6 +52,28 @@ class State:
         return None if "*" in token.scopes else frozenset(token.scopes)
 
 
+def idempotency_key(ctx: Context[Any, Any], argument: str | None) -> str | None:
+    """The call's idempotency key, from whichever channel the client can use: the argument, the
+    request's `_meta.idempotencyKey`, or the HTTP header `Idempotency-Key`. Two different keys are
+    refused: the write would be guarded by one and retried by the other."""
+    request_context = ctx.request_context
+    meta = request_context.meta
+    request = request_context.request
+    headers = getattr(request, "headers", None)
+    channels = {
+        "idempotencyKey": argument,
+        "_meta.idempotencyKey": meta.get("idempotencyKey") if isinstance(meta, Mapping) else None,
+        "the Idempotency-Key header": headers.get("idempotency-key") if isinstance(headers, Mapping) else None,
+    }
+    found = {name: value.strip() for name, value in channels.items() if isinstance(value, str) and value.strip()}
+    if len(set(found.values())) > 1:
+        raise ToolError(f"Invalid arguments: idempotencyKey: {' and '.join(found)} carry different keys; send one key")
+    key = next(iter(found.values()), None)
+    if key is not None and len(key) > 200:
+        raise ToolError("Invalid arguments: idempotencyKey: must be text of 1 to 200 characters")
+    return key
+
+
 def state_of(ctx: Context[Any, Any]) -> State:
     state = ctx.request_context.lifespan_context
     assert isinstance(state, State)
@@ -81,9 +104,31 @@ def pick(state: State, kind: type[C], wanted: str | None, field: str, what: str)
     )
 
 
+# Arguments clients add on their own (n8n's MCP Client Tool adds toolCallId, sometimes sessionId):
+# bookkeeping of theirs, never part of a write, never sent upstream.
+BOOKKEEPING = frozenset({"toolCallId", "sessionId"})
+
+
+def _given(model: type[BaseModel], arguments: dict[str, Any]) -> dict[str, Any]:
+    """The arguments the caller really gave. A client's bookkeeping goes, and so does an optional
+    argument sent as null or "": a strict-mode model (every property required) fills what it does not
+    know that way. Unknown names stay, to be refused."""
+    fields = model.model_fields
+    kept = {}
+    for name, value in arguments.items():
+        if name in BOOKKEEPING:
+            continue
+        field = fields.get(name)
+        blank = value is None or (isinstance(value, str) and not value.strip())
+        if field is not None and blank and not field.is_required():
+            continue
+        kept[name] = value
+    return kept
+
+
 def parse(model: type[M], arguments: dict[str, Any]) -> M:
     """The tool's arguments, validated; a refusal names each argument and what is allowed."""
     try:
-        return model.model_validate(arguments)
+        return model.model_validate(_given(model, arguments))
     except ValidationError as exc:
         raise ToolError(describe_validation(exc, model)) from None

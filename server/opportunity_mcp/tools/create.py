@@ -10,7 +10,7 @@ from mcp_types import CallToolResult
 
 from opportunity_mcp.crm.plazbot import NewOpportunity, PlazbotClient
 from opportunity_mcp.models import CreateOpportunityArgs
-from opportunity_mcp.tools.access import parse, pick, state_of
+from opportunity_mcp.tools.access import idempotency_key, parse, pick, state_of
 from opportunity_mcp.tools.plazbot_names import plazbot_contact, plazbot_seller, plazbot_stage
 from opportunity_mcp.tools.resolve import Lookups, exclusive
 from opportunity_mcp.tools.spec import ToolSpec
@@ -24,6 +24,7 @@ async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
     """Create a Plazbot/Wabotify opportunity (deal). Phones, emails and names are looked up; never
     invent an id."""
     args = parse(CreateOpportunityArgs, arguments)
+    key = idempotency_key(ctx, args.idempotencyKey)  # any channel; refused before anything is sent
     given = vars(args)
     exclusive(given, "contactId", "contactPhone", "contactEmail")
     exclusive(given, "assignedComercialId", "assigneeEmail")
@@ -57,7 +58,7 @@ async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
         tool="create_opportunity",
         account=client.account,
         args=args.model_copy(update={**HUMAN, **ids}),  # the same deal by phone or by id: the same arguments
-        key=args.idempotencyKey,
+        key=key,
         guard=guard,
         kind="create",
         send=lambda policy: client.create(new, policy),

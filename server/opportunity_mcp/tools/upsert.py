@@ -15,7 +15,7 @@ from opportunity_mcp.crm.leadconnector import LeadConnectorClient, Upsert
 from opportunity_mcp.crm.lookups import Named
 from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.models import UpsertOpportunityArgs
-from opportunity_mcp.tools.access import parse, pick, state_of
+from opportunity_mcp.tools.access import idempotency_key, parse, pick, state_of
 from opportunity_mcp.tools.resolve import Lookups, exclusive
 from opportunity_mcp.tools.spec import ToolSpec
 from opportunity_mcp.tools.write import Write, call_policy, journaled
@@ -108,6 +108,7 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
     """Create (no id) or update (id) a LeadConnector opportunity: HighLevel, Leadway. Phones, emails
     and names are looked up."""
     args = parse(UpsertOpportunityArgs, arguments)
+    key = idempotency_key(ctx, args.idempotencyKey)  # any channel; refused before anything is sent
     given = vars(args)
     for pair in (
         ("contactId", "contactPhone", "contactEmail"),
@@ -141,7 +142,7 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
         tool="upsert_opportunity",
         account=client.account,
         args=args,
-        key=args.idempotencyKey,
+        key=key,
         guard=guard,
         kind="upsert-id" if args.id else "upsert-new",
         send=lambda policy: client.upsert(upsert, pipeline=pipeline, policy=policy),
