@@ -1,5 +1,6 @@
-"""The sentences an agent reads: one or two plain sentences, no JSON or markdown, ≤ 300 characters,
-with the ids needed for the next call. Also the wording of failures, with the next step to take."""
+"""The sentences an agent reads: one or two plain sentences, no JSON or markdown, ≤ 400 characters
+with every warning in them, and the ids needed for the next call. Also the wording of failures, with
+the next step to take."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from opportunity_mcp.crm.errors import (
 )
 from opportunity_mcp.models import Envelope
 
-MAX_TEXT = 300
+MAX_TEXT = 400
 WriteKind = Literal["create", "update", "upsert-new", "upsert-id"]
 
 
@@ -41,9 +42,17 @@ def success_text(env: Envelope, *, field: str | None = None) -> str:
         parts = _parts(env, words)
         verb = {"created": "Created", "updated": "Updated", "already_done": "Already done, nothing sent:"}[env.action]
         text = f"{verb} {head}" + (" " + ", ".join(parts) if parts else "") + "."
-    if env.warnings:
-        text += f" Note: {env.warnings[0]}"
+        # Every warning is said (some clients show the model only this text); the deal's details
+        # give way to them, from the last, when the whole would be too long.
+        while parts and len(text) + len(_notes(env)) > MAX_TEXT:
+            parts.pop()
+            text = f"{verb} {head}" + (" " + ", ".join(parts) if parts else "") + "."
+    text += _notes(env)
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def _notes(env: Envelope) -> str:
+    return "".join(f" Note: {warning}" for warning in env.warnings)
 
 
 def _parts(env: Envelope, words: dict[str, str]) -> list[str]:

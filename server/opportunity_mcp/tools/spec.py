@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
-from mcp_types import CallToolResult, ToolAnnotations
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
 from opportunity_mcp.schema import envelope_schema, flat_schema
@@ -54,11 +55,33 @@ class _RawArguments(ArgModelBase):
 _OUTPUT = envelope_schema()
 
 
+def _both_channels(spec: ToolSpec) -> Handler:
+    """The handler, with every refusal and failure answered on both channels: clients show their model
+    either the text or the structured content, and some ignore isError. The text starts as the SDK
+    starts a tool error, so it reads as a failure from its first words; the structured content says
+    `ok: false` with the same words."""
+
+    @functools.wraps(spec.handler)
+    async def run(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
+        try:
+            return await spec.handler(arguments, ctx)
+        except ToolError as err:
+            said = str(err)
+            text = f"Error executing tool {spec.name}: {said}"
+            return CallToolResult(
+                content=[TextContent(type="text", text=text)],
+                structured_content={"ok": False, "error": said},
+                is_error=True,
+            )
+
+    return run
+
+
 @functools.cache
 def mcp_tool(spec: ToolSpec) -> Tool:
     """The SDK's tool for a declaration (built once per process: it holds no per-server state)."""
     return Tool(
-        fn=spec.handler,
+        fn=_both_channels(spec),
         name=spec.name,
         title=spec.title,
         description=spec.description,
