@@ -124,10 +124,14 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
         return _repeat(state, claim, args_fp)
     policy = write.policy or call_policy(ctx)
     started = time.monotonic()
-    # Anything that ends the call without an answer (a crash, a cancellation) leaves "unknown".
+    # Anything that ends the call without an answer (a crash) leaves "unknown".
     outcome, status, env, wire = "unknown", None, None, None
     try:
-        result = await write.send(policy)
+        # Once claimed, the write runs to its end even if the client goes away (a time-out, a dropped
+        # stream): its outcome is journaled, so the client's re-send gets this result rather than an
+        # unknown one. The call's budget still bounds it.
+        with anyio.CancelScope(shield=True):
+            result = await write.send(policy)
         env = _envelope(result, write.resolved)
         wire = env.wire()  # once, for the answer and the journal row
         outcome = "done"
