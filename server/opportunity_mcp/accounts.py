@@ -12,10 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from opportunity_mcp.crm.base import Account, Family
 from opportunity_mcp.crm.families import FAMILIES
-from opportunity_mcp.values import ConfigError, base_url, crm_id, secret
+from opportunity_mcp.values import ConfigError, base_url, crm_id, is_email, secret
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
 
 # The environment variables that configure the CRMs, as hosts and docs spell them.
 CRM_VARIABLES: tuple[str, ...] = tuple(v for family in FAMILIES.values() for v in family.variables())
@@ -70,7 +69,7 @@ def _credential(family: Family, environ: Mapping[str, str]) -> tuple[str, str, t
 
 
 def _login_name(value: str, where: str) -> str:
-    if not _EMAIL.fullmatch(value):
+    if not is_email(value):
         raise ConfigError(f"Invalid configuration: {where}: must be the email address you log in with")
     return value
 

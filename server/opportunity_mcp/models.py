@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from opportunity_mcp.phones import PhoneError, e164
+from opportunity_mcp.values import is_email
 
 # ASCII only: ids travel in headers and query strings.
 _ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}", re.ASCII)
@@ -94,15 +96,28 @@ def _phone(value: str) -> str:
 
 
 def _email(value: str) -> str:
-    if not _EMAIL.fullmatch(value):
+    if not is_email(value):
         raise ValueError("must be an email address")
     return value
 
 
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}")
 Phone = Annotated[str, AfterValidator(_phone)]  # kept as E.164: +51912345678
 Email = Annotated[str, AfterValidator(_email)]
 OpportunityStatus = Literal["open", "won", "lost", "abandoned"]
+
+
+# The human alternatives to id arguments: resolved to ids before a write, never part of one.
+HUMAN_ARGUMENTS = frozenset(
+    {"contactPhone", "contactEmail", "assigneeEmail", "stageName", "pipelineName", "lostReasonName"}
+)
+A = TypeVar("A", bound=BaseModel)
+
+
+def with_ids(args: A, ids: Mapping[str, Any]) -> A:
+    """The arguments as ids only: the human ones emptied, the ids they stood for filled in, so the
+    same deal by phone or by id has the same arguments."""
+    human = dict.fromkeys(HUMAN_ARGUMENTS & type(args).model_fields.keys())
+    return args.model_copy(update={**human, **ids})
 
 
 class ToolArgs(BaseModel):

@@ -10,6 +10,11 @@ from pydantic import SecretStr
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _HEADER_SAFE = re.compile(r"[!-~]{1,4096}", re.ASCII)
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}", re.ASCII)
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}")
+
+
+def is_email(value: str) -> bool:
+    return _EMAIL.fullmatch(value) is not None
 
 
 class ConfigError(Exception):

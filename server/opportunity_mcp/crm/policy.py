@@ -107,19 +107,6 @@ async def request(
     )
 
 
-async def read(
-    policy: CallPolicy,
-    http: httpx2.AsyncClient,
-    crm: str,
-    path: str,
-    *,
-    headers: Mapping[str, str],
-    params: Mapping[str, str] | None = None,
-) -> Any:
-    """A GET under the call's policy: always safe to send again."""
-    return await request(policy, http, crm, "GET", path, headers=headers, params=params, idempotent=True)
-
-
 class RateLimiter:
     """A client-side sliding window per key (a LeadConnector location): a burst of calls waits for
     room instead of being refused upstream."""

@@ -9,15 +9,12 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 
 from opportunity_mcp.crm.plazbot import NewOpportunity, PlazbotClient
-from opportunity_mcp.models import CreateOpportunityArgs
+from opportunity_mcp.models import CreateOpportunityArgs, with_ids
 from opportunity_mcp.tools.access import idempotency_key, parse, pick, state_of
 from opportunity_mcp.tools.plazbot_names import plazbot_contact, plazbot_seller, plazbot_stage
 from opportunity_mcp.tools.resolve import Lookups, exclusive
 from opportunity_mcp.tools.spec import ToolSpec
 from opportunity_mcp.tools.write import Write, call_policy, journaled
-
-# The human arguments: resolved to the id beside them, and not themselves part of the deal.
-HUMAN = {"contactPhone": None, "contactEmail": None, "assigneeEmail": None, "stageName": None}
 
 
 async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
@@ -57,7 +54,7 @@ async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
     write = Write(
         tool="create_opportunity",
         account=client.account,
-        args=args.model_copy(update={**HUMAN, **ids}),  # the same deal by phone or by id: the same arguments
+        args=with_ids(args, ids),
         key=key,
         guard=guard,
         kind="create",

@@ -14,13 +14,11 @@ from opportunity_mcp.crm import leadconnector_lookups as find
 from opportunity_mcp.crm.leadconnector import LeadConnectorClient, Upsert
 from opportunity_mcp.crm.lookups import Named
 from opportunity_mcp.crm.policy import CallPolicy
-from opportunity_mcp.models import UpsertOpportunityArgs
+from opportunity_mcp.models import HUMAN_ARGUMENTS, UpsertOpportunityArgs, with_ids
 from opportunity_mcp.tools.access import idempotency_key, parse, pick, state_of
 from opportunity_mcp.tools.resolve import Lookups, exclusive
 from opportunity_mcp.tools.spec import ToolSpec
 from opportunity_mcp.tools.write import Write, call_policy, journaled
-
-HUMAN = ("contactPhone", "contactEmail", "assigneeEmail", "pipelineName", "stageName", "lostReasonName")
 
 
 def _upsert(args: UpsertOpportunityArgs) -> Upsert:
@@ -124,7 +122,7 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
     client = pick(state, LeadConnectorClient, args.locationId, "locationId", "location")
     look = Lookups(state, client, call_policy(ctx), scopes=find.SCOPES)
     ids = await _ids(look, client, args)
-    args = args.model_copy(update={**dict.fromkeys(HUMAN), **ids})  # from here on, ids only
+    args = with_ids(args, ids)  # from here on, ids only
     # With an id and no pipelineId, the client reads the deal's own pipeline instead of moving it.
     pipeline = args.pipelineId or (None if args.id else client.default_pipeline)
     if pipeline is None and args.id is None:
@@ -135,7 +133,7 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
     guard = (
         None
         if args.id is not None or args.allowDuplicate
-        else {**args.model_dump(exclude={"idempotencyKey", "allowDuplicate", *HUMAN}), "pipelineId": pipeline}
+        else {**args.model_dump(exclude={"idempotencyKey", "allowDuplicate", *HUMAN_ARGUMENTS}), "pipelineId": pipeline}
     )
     upsert = _upsert(args)
     write = Write(

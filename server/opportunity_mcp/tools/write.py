@@ -27,7 +27,7 @@ from opportunity_mcp.crm.errors import CrmError
 from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.crm.result import WriteResult
 from opportunity_mcp.journal import Claim, Finish, fingerprint
-from opportunity_mcp.models import Envelope
+from opportunity_mcp.models import HUMAN_ARGUMENTS, Envelope
 from opportunity_mcp.summaries import WriteKind, failure_text, success_text
 from opportunity_mcp.tools.access import State, state_of
 
@@ -81,10 +81,7 @@ def _progress(ctx: Context[Any, Any]) -> Callable[[float, str], Awaitable[None]]
 # Arguments about the call, not the deal: not part of what makes two calls 'the same arguments'.
 # The human arguments (a phone, a name) are resolved to ids before the write and then left empty:
 # leaving them out keeps fingerprints equal to those of rows written before they existed.
-_NOT_ARGS = frozenset(
-    {"idempotencyKey", "allowDuplicate", "contactPhone", "contactEmail", "assigneeEmail", "stageName"}
-    | {"pipelineName", "lostReasonName"}
-)
+_NOT_ARGS = frozenset({"idempotencyKey", "allowDuplicate"}) | HUMAN_ARGUMENTS
 
 
 @dataclass(frozen=True, slots=True)
