@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8765
 
-.PHONY: run test check browser postgres format bench load dist bundle sandbox clean
+.PHONY: run test check browser postgres clients format bench load dist bundle sandbox clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/opportunity-mcp --sandbox --transport http --port $(PORT) --no-auth
 
 ## test: lint, strict typing, then every test (the interoperability tests fetch pinned npm packages)
-test: check browser postgres
+test: check browser postgres clients
 	$(BIN)/python -m pytest
 
 ## browser: Debian's chromium for the sandbox board test, installed when missing (needs root and apt)
@@ -36,6 +36,10 @@ postgres:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  else echo "The journal tests need PostgreSQL: install your distribution's postgresql package."; exit 1; fi; }
+
+## clients: the LangChain client's own environment (.venv-langchain: its adapters pin mcp<2)
+clients: $(STAMP)
+	$(BIN)/python -m tests.clients.environment
 
 ## check: ruff (lint and format) and mypy --strict
 check: $(STAMP)
@@ -74,4 +78,4 @@ sandbox: $(STAMP)
 	$(BIN)/opportunity-mcp sandbox --port 8766
 
 clean:
-	rm -rf $(VENV) dist .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-langchain dist .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -19,10 +19,11 @@ TOOLS = ["create_opportunity", "update_opportunity_field", "upsert_opportunity"]
 DEAL = {"name": "Plan anual", "description": "Premium", "amount": 1200.5, "contactId": "contact-456"}
 
 
-@pytest.mark.parametrize("mode", ["legacy", "auto"])
+@pytest.mark.parametrize("mode", ["legacy", "auto", "2026-07-28"])
 async def test_console_script_on_stdio(mode: str) -> None:
     params = StdioServerParameters(command=COMMAND, args=["--sandbox"], cwd=str(ROOT))
     async with Client(params, mode=mode) as client:
+        assert (client.protocol_version == "2026-07-28") is (mode != "legacy")  # auto finds the new era
         listed = await client.list_tools()
         assert [t.name for t in listed.tools] == TOOLS
         created = await client.call_tool("create_opportunity", DEAL)
@@ -49,8 +50,9 @@ async def test_http_server_as_a_user_starts_it(http_sandbox: tuple[str, str]) ->
     assert url in banner
     assert "tools: create_opportunity, update_opportunity_field, upsert_opportunity" in banner
     assert "writes go to the sandbox CRM at http://127.0.0.1:" in banner
-    for mode in ("legacy", "auto"):
+    for mode in ("legacy", "auto", "2026-07-28"):
         async with authorized_client(url, bearer(banner), mode) as client:
+            assert (client.protocol_version == "2026-07-28") is (mode != "legacy")  # auto finds the new era
             listed = await client.list_tools()
             assert [t.name for t in listed.tools] == TOOLS
             created = await client.call_tool("create_opportunity", DEAL)

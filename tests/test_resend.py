@@ -19,7 +19,7 @@ DEAL = {"name": "Plan anual", "description": "Premium", "amount": 1200}
 
 
 @pytest.mark.parametrize(
-    ("mode", "answers"), [("legacy", "--sse"), ("auto", "--sse"), ("legacy", "json"), ("auto", "json")]
+    ("mode", "answers"), [("legacy", "--sse"), ("2026-07-28", "--sse"), ("legacy", "json"), ("2026-07-28", "json")]
 )
 @pytest.mark.parametrize("key", ["wamid.resend-1", None])
 async def test_a_resend_after_a_client_timeout_gets_the_first_result(mode: str, answers: str, key: str | None) -> None:

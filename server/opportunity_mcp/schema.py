@@ -35,14 +35,6 @@ class _FlatSchema(GenerateJsonSchema):
     def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
         return self.generate_inner(schema["schema"])
 
-    def union_schema(self, schema: core_schema.UnionSchema) -> JsonSchemaValue:
-        # A union of plain types reads shorter as one "type" list than as "anyOf".
-        out = super().union_schema(schema)
-        branches = out.get("anyOf", [])
-        if branches and all(set(b) == {"type"} and isinstance(b["type"], str) for b in branches):
-            return {"type": [b["type"] for b in branches]}
-        return out
-
     def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
         inner = self.generate_inner(schema["schema"])
         default = schema.get("default")

@@ -1,0 +1,54 @@
+"""pydantic-ai (`pydantic-ai-slim[mcp]`, pinned) as an agent developer uses it: `MCPToolset` over
+streamable HTTP with a bearer token, and its `TestModel`, which calls every tool with arguments it
+generates from our schemas (no LLM needed). What the schema allows must pass our validation; the one
+rule a flat schema cannot state (an upsert needs an `id` or a `name`) is refused in one line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic_ai import Agent
+from pydantic_ai.mcp import MCPToolset
+from pydantic_ai.messages import ToolCallPart, ToolReturnPart
+from pydantic_ai.models.test import TestModel
+
+from opportunity_mcp.tools import TOOLS
+from tests.conftest import bearer, http_server
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+
+async def test_test_model_calls_every_tool_with_arguments_from_our_schemas() -> None:
+    with http_server("--sandbox") as (base, banner):
+        # "failed": a tool error goes back to the model as the tool's answer, as a deployed agent
+        # would see it, instead of ending the run.
+        toolset = MCPToolset(f"{base}/mcp", headers=bearer(banner), tool_error_behavior="failed")
+        agent = Agent(TestModel(), toolsets=[toolset])
+        async with agent:
+            run = await agent.run("Register the deal from this conversation.")
+    calls: dict[str, Any] = {}
+    answers: dict[str, str] = {}
+    for message in run.all_messages():
+        for part in message.parts:
+            if isinstance(part, ToolCallPart):
+                calls[part.tool_name] = part.args_as_dict()
+            elif isinstance(part, ToolReturnPart):
+                answers[part.tool_name] = str(part.content)
+    assert sorted(calls) == sorted(spec.name for spec in TOOLS), calls
+
+    # Every required argument, generated from the schema (a `value` that is text or a number among
+    # them), passes validation: the create is written, the update reaches the CRM, which knows no
+    # opportunity by the generated id and says so.
+    assert "'ok': True" in answers["create_opportunity"] and "'action': 'created'" in answers["create_opportunity"]
+    assert "OPP-" in answers["create_opportunity"]
+    update = answers["update_opportunity_field"]
+    assert '"ok":false' in update and "did not find" in update and "Nothing was written" in update, update
+    assert "Invalid arguments" not in update
+
+    # An upsert with no argument at all is what the schema allows (nothing is required) and what the
+    # tool cannot do: one line that says which argument to give.
+    upsert = answers["upsert_opportunity"]
+    assert calls["upsert_opportunity"] == {}
+    assert '"ok":false' in upsert and "Invalid arguments: name: required when id is not given" in upsert, upsert
+    assert "\\n" not in upsert and "\n" not in upsert
