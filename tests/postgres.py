@@ -39,6 +39,38 @@ def _as_server_user(argv: list[str]) -> list[str]:
     return argv
 
 
+# How to stop and start each server this module runs, by URL: the fail-closed and chaos runs restart it.
+_CONTROL: dict[str, tuple[str, Path, str, Path]] = {}
+
+
+def _server_base(url: str) -> str:
+    return url.rsplit("/", 1)[0] + "/postgres"
+
+
+def stop(url: str) -> None:
+    """Stop the server `url` is on (fast shutdown: its connections are cut), as an outage would."""
+    pg_ctl, data, _options, _log = _CONTROL[_server_base(url)]
+    subprocess.run(
+        _as_server_user([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]), check=True, capture_output=True
+    )
+
+
+def start(url: str) -> None:
+    """Start the server `url` is on again, same port, same data."""
+    pg_ctl, data, options, log = _CONTROL[_server_base(url)]
+    subprocess.run(
+        _as_server_user([pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "start"]),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def restartable(url: str) -> bool:
+    """Whether this module runs the server (not one given by OPPORTUNITY_MCP_TEST_POSTGRES)."""
+    return _server_base(url) in _CONTROL
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """The URL of a running server (its `postgres` database); stopped and deleted on exit."""
@@ -61,9 +93,12 @@ def postgres_server() -> Iterator[str]:
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off -c max_connections=200"
     pg_ctl = _binary("pg_ctl")
     run([pg_ctl, "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"])
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    _CONTROL[url] = (pg_ctl, data, options, folder / "log")
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        yield url
     finally:
+        _CONTROL.pop(url, None)
         subprocess.run(
             _as_server_user([pg_ctl, "-D", str(data), "-m", "immediate", "stop"]), check=False, capture_output=True
         )

@@ -55,7 +55,7 @@ async def test_healthz_says_503_when_the_journal_cannot_be_read(config: ServerCo
     async with serving(config, journal=journal) as transport, raw(transport) as http:
         journal.close()  # what a lost database looks like to a probe
         answer = await http.get("/healthz")
-    assert answer.status_code == 503 and answer.json() == {"ok": False, "journal": "unreadable"}
+    assert answer.status_code == 503 and answer.json()["journal"].startswith("cannot be written"), answer.json()
 
 
 @pytest.mark.slow

@@ -63,11 +63,11 @@ def build_http_app(config: ServerConfig, journal: Journal, options: HttpOptions)
     names = [spec.name for spec in specs_for(config.families())]
 
     async def healthz(_: Request) -> Response:
-        """For load balancers and probes: the process answers and its journal can be read."""
-        try:
-            await journal.ping()
-        except Exception:  # any failure means not healthy
-            return JSONResponse({"ok": False, "journal": "unreadable"}, status_code=503)
+        """For load balancers and probes: the process answers and its journal can be written and read
+        (a replica that cannot record writes refuses them, so it should get no traffic)."""
+        problem = await journal.health()
+        if problem is not None:
+            return JSONResponse({"ok": False, "journal": problem}, status_code=503)
         return JSONResponse({"ok": True, "version": __version__, "tools": names})
 
     server.custom_route("/healthz", methods=["GET"])(healthz)

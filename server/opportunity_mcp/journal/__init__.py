@@ -13,7 +13,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from opportunity_mcp.journal.base import Claim, Finish, Outcome, Row, default_path, fingerprint, redacted
+from opportunity_mcp.journal.base import (
+    Claim,
+    Finish,
+    JournalUnavailable,
+    Outcome,
+    Row,
+    default_path,
+    fingerprint,
+    redacted,
+)
 from opportunity_mcp.journal.sql import Journal
 from opportunity_mcp.journal.sqlite import SqliteJournal
 
@@ -21,6 +30,7 @@ __all__ = [
     "Claim",
     "Finish",
     "Journal",
+    "JournalUnavailable",
     "Outcome",
     "Row",
     "SqliteJournal",

@@ -54,6 +54,11 @@ class Row:
     args_fp: str | None
 
 
+class JournalUnavailable(Exception):
+    """The journal could not record a write (its database unreachable, read-only or full): the write
+    is not sent, since one that cannot be recorded could be doubled by a retry."""
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """The journal's answer before a write: go ahead (`row_id`), or here is what happened before."""

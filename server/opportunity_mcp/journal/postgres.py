@@ -9,6 +9,9 @@ the claim algorithm are `sql`'s, shared with SQLite.
 
 psycopg's pool is synchronous and the calls run in worker threads, so the pool lives outside any one
 event loop and opens before the server starts (a database that cannot be reached fails the start).
+Each connection is checked as it leaves the pool, so a database restart costs no failed write: the
+dead connections are replaced. While the database is unreachable, a write waits at most
+`OPERATION_TIMEOUT` for a connection and is then refused, unsent (the journal fails closed).
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
 _SCHEMA = schema(id_type="BIGSERIAL", real="DOUBLE PRECISION", boolean="BOOLEAN")
 # Any constant: replicas starting together take it so that only one creates the tables.
 _SCHEMA_LOCK = 0x6F70706D6370  # "oppmcp"
+# How long a journal operation waits for a connection before it fails: short, so that a write
+# refused because the database is gone is refused within an agent's patience.
+OPERATION_TIMEOUT = 3.0
 T = TypeVar("T")
 
 
@@ -48,7 +54,8 @@ class PostgresJournal(Journal):
             min_size=1,
             max_size=max_size,
             timeout=timeout,
-            kwargs={"autocommit": True, "application_name": "opportunity-mcp"},
+            kwargs={"autocommit": True, "application_name": "opportunity-mcp", "connect_timeout": 3},
+            check=ConnectionPool.check_connection,
             open=False,
         )
         self._pool.open(wait=True, timeout=timeout)
@@ -70,7 +77,7 @@ class PostgresJournal(Journal):
         return await anyio.to_thread.run_sync(self._in_transaction, fn, False, None)
 
     def _in_transaction(self, fn: Callable[[Sql], T], atomic: bool, lock: str | None) -> T:
-        with self._pool.connection() as conn:
+        with self._pool.connection(timeout=OPERATION_TIMEOUT) as conn:
             if not atomic:
                 return fn(Sql(conn, "%s"))
             with conn.transaction():

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from opportunity_mcp.journal.base import STALE_AFTER, Claim, Finish, Row, envelope_text, to_row
+from opportunity_mcp.journal.base import STALE_AFTER, Claim, Finish, JournalUnavailable, Row, envelope_text, to_row
 
 T = TypeVar("T")
 
@@ -49,7 +49,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS writes_key ON writes(tool, account, idem_key) 
 CREATE UNIQUE INDEX IF NOT EXISTS writes_inflight ON writes(fingerprint) WHERE guard = TRUE AND outcome = 'pending';
 CREATE INDEX IF NOT EXISTS writes_recent ON writes(fingerprint, at);
 CREATE TABLE IF NOT EXISTS upsert_shapes (location TEXT PRIMARY KEY, shape TEXT NOT NULL, at {real} NOT NULL);
+CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY, at {real} NOT NULL);
 """
+# The health probe's write: one row, rewritten, so that "can the journal be written" is asked for real.
+_HEARTBEAT = "INSERT INTO heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at"
 
 
 def schema(*, id_type: str, real: str, boolean: str) -> str:
@@ -205,7 +208,10 @@ class Journal(ABC):
         first marked unknown."""
         req = ClaimRequest(tool, account, fp, args_fp, key, guard, window, stale, time.time())
         checks = key is not None or guard
-        return await self._write(lambda db: claim_in(db, req), atomic=checks, lock=fp if guard else None)
+        try:
+            return await self._write(lambda db: claim_in(db, req), atomic=checks, lock=fp if guard else None)
+        except Exception as exc:  # any failure of the store: the write must not be sent
+            raise JournalUnavailable(f"the write journal cannot be written ({_reason(exc)})") from exc
 
     async def finish(self, row_id: int, done: Finish) -> None:
         """Record how a claimed write ended."""
@@ -237,6 +243,19 @@ class Journal(ABC):
         """A constant-time read, for health probes (raises if the store cannot be read)."""
         await self._read(lambda db: db.all("SELECT id FROM writes ORDER BY id DESC LIMIT 1"))
 
+    async def health(self) -> str | None:
+        """None when the journal can be read and written (one tiny write, as a write's claim needs);
+        else what is wrong, in words, for /healthz."""
+        try:
+            await self._write(lambda db: db.run(_HEARTBEAT, (time.time(),)), atomic=False)
+        except Exception as exc:
+            return f"cannot be written ({_reason(exc)})"
+        try:
+            await self.ping()
+        except Exception as exc:
+            return f"cannot be read ({_reason(exc)})"
+        return None
+
     async def counts(self) -> dict[str, int]:
         found = await self._read(lambda db: db.all("SELECT outcome, COUNT(*) FROM writes GROUP BY outcome"))
         return {str(outcome): int(count) for outcome, count in found}
@@ -254,3 +273,12 @@ class Journal(ABC):
             ),
             atomic=False,
         )
+
+
+def _reason(exc: BaseException) -> str:
+    """The kind of failure, in a few words and never a connection string: the exception's class, and
+    SQLite's own short message (its messages carry no secrets)."""
+    name = type(exc).__name__
+    if type(exc).__module__ == "sqlite3":
+        return f"{name}: {str(exc)[:80]}"
+    return name

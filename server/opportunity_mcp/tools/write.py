@@ -26,7 +26,7 @@ from opportunity_mcp.crm.base import Account
 from opportunity_mcp.crm.errors import CrmError
 from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.crm.result import WriteResult
-from opportunity_mcp.journal import Claim, Finish, fingerprint
+from opportunity_mcp.journal import Claim, Finish, JournalUnavailable, fingerprint
 from opportunity_mcp.models import HUMAN_ARGUMENTS, Envelope
 from opportunity_mcp.summaries import WriteKind, failure_text, success_text
 from opportunity_mcp.tools.access import State, state_of
@@ -84,6 +84,12 @@ def _progress(ctx: Context[Any, Any]) -> Callable[[float, str], Awaitable[None]]
 _NOT_ARGS = frozenset({"idempotencyKey", "allowDuplicate"}) | HUMAN_ARGUMENTS
 
 
+_NOT_SENT = (
+    "Nothing was sent to the CRM, since a write that cannot be recorded could be doubled by a retry. "
+    "Try the same call again in about 30 s; the server recovers by itself once its journal is back."
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Write:
     """One write a tool asks for: what to journal it as, and how to send it."""
@@ -116,7 +122,12 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
         window=state.duplicate_window,
         stale=state.call_budget + 60,  # no call of a live process is pending longer
     )
-    claim = await _claim_when_free(ctx, state, claim_once)
+    try:
+        claim = await _claim_when_free(ctx, state, claim_once)
+    except JournalUnavailable as err:
+        # Fail closed: a write the journal cannot record is not sent (a retry could double it).
+        log.error("%s %s not sent: %s", write.tool, target, err)
+        raise ToolError(state.scrub(f"Not sent: {err}. {_NOT_SENT}")) from None
     if claim.row_id is None:
         return _repeat(state, claim, args_fp)
     policy = write.policy or call_policy(ctx)
