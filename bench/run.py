@@ -113,7 +113,7 @@ class Bench:
         port = free_port()
         self.sandbox_url = f"http://127.0.0.1:{port}"
         self.sandbox = subprocess.Popen(
-            [*OURS, "sandbox", "--port", str(port)],
+            [*OURS, "sandbox", "--port", str(port), "--lc-burst", "0"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -83,8 +83,9 @@ def build_server(
                         pools[account.base_url] = await stack.enter_async_context(
                             make_http_client(account.base_url, config.http_timeout)
                         )
-                # One limiter for every location: LeadConnector counts requests per location.
-                limiter = RateLimiter(config.rate_limit, config.rate_window)
+                # One limiter for every location: LeadConnector counts requests per location. With a
+                # PostgreSQL journal its windows live in the database, shared by every replica.
+                limiter = RateLimiter(config.rate_limit, config.rate_window, store.shared_window())
                 yield State(
                     clients=tuple(
                         FAMILIES[a.family].connect(a, Wiring(pools[a.base_url], limiter, store))

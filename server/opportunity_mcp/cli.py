@@ -28,8 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="opportunity-mcp",
         description="MCP server for CRM opportunities (Plazbot / Wabotify, LeadConnector).",
-        epilog="Subcommands: 'sandbox [--host H] [--port N]' serves the sandbox CRM alone; 'journal [--limit N]' "
-        "shows recent writes; 'token' makes a bearer token for the config file.",
+        epilog="Subcommands: 'sandbox [--host H] [--port N] [--lc-burst N]' serves the sandbox CRM alone; "
+        "'journal [--limit N]' shows recent writes; 'token' makes a bearer token for the config file.",
     )
     parser.add_argument(
         "--transport",
@@ -116,11 +116,14 @@ def _sandbox_alone(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="opportunity-mcp sandbox", description="Serve the sandbox CRM alone.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument(
+        "--lc-burst", type=int, default=100, help="LeadConnector requests allowed per 10 s (0: no limit); default 100"
+    )
     opts = parser.parse_args(argv)
     from opportunity_mcp.sandbox import serve_forever
 
     logs.say(f"opportunity-mcp sandbox CRM on http://{opts.host}:{opts.port}")
-    serve_forever(opts.host, opts.port)
+    serve_forever(opts.host, opts.port, lc_burst=opts.lc_burst)
     return 0
 
 

@@ -35,6 +35,7 @@ from opportunity_mcp.crm.errors import (
 log = logging.getLogger("opportunity_mcp.crm")
 
 USER_AGENT = "opportunity-mcp/0.1"
+_RATE_HEADERS = ("x-ratelimit-remaining", "x-ratelimit-interval-milliseconds")
 _MAX_MESSAGE = 200
 
 
@@ -69,10 +70,12 @@ async def send(
     params: Mapping[str, str] | None = None,
     body: Mapping[str, Any] | None = None,
     time_left: float | None = None,
+    rate: dict[str, str] | None = None,
 ) -> Any:
     """Send one request and return the decoded JSON of a 2xx answer; raise a CrmError otherwise.
 
-    `time_left` (the call's remaining budget) shortens the client's own timeouts, never lengthens them."""
+    `time_left` (the call's remaining budget) shortens the client's own timeouts, never lengthens them.
+    `rate`, when given, receives the answer's rate-limit headers (whatever its status)."""
     extra: dict[str, Any] = {}
     if time_left is not None and time_left < (client.timeout.read or float("inf")):
         timeout, configured = time_left, client.timeout
@@ -87,6 +90,8 @@ async def send(
         response = await client.send(request, stream=True)
         try:
             status, response_headers = response.status_code, response.headers
+            if rate is not None:
+                rate.update((name, response_headers[name]) for name in _RATE_HEADERS if name in response_headers)
             content = await _read_capped(response)
         finally:
             await response.aclose()

@@ -190,10 +190,22 @@ class LeadConnectorClient:
 
         async def attempt(time_left: float) -> Any:
             await self.limiter.acquire(location, policy)
-            time_left = min(time_left, policy.remaining())
-            return await send(
-                self.http, self.name, method, path, headers=self._headers, params=params, body=body, time_left=time_left
-            )
+            time_left, rate = min(time_left, policy.remaining()), dict[str, str]()
+            try:
+                return await send(
+                    self.http,
+                    self.name,
+                    method,
+                    path,
+                    headers=self._headers,
+                    params=params,
+                    body=body,
+                    time_left=time_left,
+                    rate=rate,
+                )
+            finally:
+                if rate:  # every answer's X-RateLimit-* tightens the limit, not only a 429's
+                    await self.limiter.observe(location, rate)
 
         return await with_retries(policy, attempt, idempotent=idempotent)
 

@@ -9,12 +9,13 @@ backoff with full jitter, and never run past the call's time budget.
 
 from __future__ import annotations
 
+import bisect
+import math
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import httpx2
@@ -107,30 +108,89 @@ async def request(
     )
 
 
-class RateLimiter:
-    """A client-side sliding window per key (a LeadConnector location): a burst of calls waits for
-    room instead of being refused upstream."""
+class RateWindow(Protocol):
+    """Where a sliding window's requests are counted: in this process (`LocalWindow`), or in a
+    database every replica shares (the PostgreSQL journal's)."""
 
-    def __init__(self, limit: int = 100, window: float = 10.0) -> None:
+    async def take(self, key: str, limit: int, window: float) -> tuple[float, int]:
+        """Count one request now if the last `window` seconds hold fewer than `limit`: (0, how many
+        the window holds with it). Else (seconds until there is room, how many it holds)."""
+        ...
+
+    async def hold(self, key: str, count: int, window: float, seconds: float) -> None:
+        """The CRM counts more than the window does: make it hold at least `count` requests for the
+        next `seconds`."""
+        ...
+
+
+class LocalWindow:
+    """A window per key in this process: enough with one replica (or a SQLite journal)."""
+
+    def __init__(self) -> None:
+        self._hits: dict[str, list[float]] = {}
+
+    def _live(self, key: str, window: float, now: float) -> list[float]:
+        hits = self._hits.setdefault(key, [])
+        del hits[: bisect.bisect_right(hits, now - window)]
+        return hits
+
+    async def take(self, key: str, limit: int, window: float) -> tuple[float, int]:
+        now = time.monotonic()
+        hits = self._live(key, window, now)  # no await from here to the append: one event loop
+        if len(hits) < limit:
+            hits.append(now)
+            return 0.0, len(hits)
+        return hits[0] + window - now, len(hits)
+
+    async def hold(self, key: str, count: int, window: float, seconds: float) -> None:
+        now = time.monotonic()
+        hits = self._live(key, window, now)
+        if count > len(hits):
+            # Stand-in requests that leave the window `seconds` from now.
+            for _ in range(count - len(hits)):
+                bisect.insort(hits, now + seconds - window)
+
+
+class RateLimiter:
+    """LeadConnector's burst limit (requests per location per window) kept on our side: a burst of
+    calls waits for room instead of being refused upstream. The window is a little longer than the
+    CRM's (`MARGIN`), so that network jitter cannot put one request too many in the CRM's window; the
+    CRM's own `X-RateLimit-Remaining` on each answer tightens it when the CRM counts more (another
+    app on the same location)."""
+
+    MARGIN = 0.5
+
+    def __init__(self, limit: int = 100, window: float = 10.0, store: RateWindow | None = None) -> None:
         self.limit = limit
         self.window = window
-        self._hits: dict[str, deque[float]] = {}
+        self.store: RateWindow = store or LocalWindow()
+        self._believed: dict[str, int] = {}  # requests in the window at our last grant, per key
 
     async def acquire(self, key: str, policy: CallPolicy) -> None:
-        hits = self._hits.setdefault(key, deque())
         while True:
-            now = time.monotonic()
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) < self.limit:
-                hits.append(now)  # no await between the check and the append: one event loop
+            wait, count = await self.store.take(key, self.limit, self.window + self.MARGIN)
+            if wait <= 0:
+                self._believed[key] = count
                 return
-            wait = hits[0] + self.window - now
             if wait >= policy.remaining():
                 raise CrmRateLimited(
-                    f"the local limit of {self.limit} requests per {self.window:g} s for this account is reached",
+                    f"the limit of {self.limit} requests per {self.window:g} s for this account is reached",
                     status=None,
                     retry_after=wait,
                 )
             await policy.on_wait(wait, "waiting for the request-rate limit")
             await anyio.sleep(wait)
+
+    async def observe(self, key: str, headers: Mapping[str, str]) -> None:
+        """Read the CRM's `X-RateLimit-Remaining` / `-Interval-Milliseconds` off an answer."""
+        try:
+            remaining = int(headers["x-ratelimit-remaining"])
+            seconds = float(headers.get("x-ratelimit-interval-milliseconds", self.window * 1000)) / 1000
+        except (KeyError, ValueError):
+            return
+        used = self.limit - max(0, remaining)
+        if used > self._believed.get(key, 0) and math.isfinite(seconds):
+            self._believed[key] = used
+            await self.store.hold(
+                key, used, self.window + self.MARGIN, min(max(seconds, 0.0), self.window) + self.MARGIN
+            )

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 Outcome = Literal["pending", "done", "failed", "unknown"]
@@ -52,6 +52,15 @@ class Row:
     requests: int
     envelope: dict[str, Any] | None
     args_fp: str | None
+
+
+class SharedWindow(Protocol):
+    """A sliding request window kept in the store, so that replicas share one rate limit (the CRM
+    layer's `RateWindow`, as the journal provides it)."""
+
+    async def take(self, key: str, limit: int, window: float) -> tuple[float, int]: ...
+
+    async def hold(self, key: str, count: int, window: float, seconds: float) -> None: ...
 
 
 class JournalUnavailable(Exception):

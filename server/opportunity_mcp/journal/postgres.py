@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from opportunity_mcp.journal.base import redacted
+from opportunity_mcp.journal.base import SharedWindow, redacted
 from opportunity_mcp.journal.sql import Journal, Sql, schema
 
 try:
@@ -30,7 +30,35 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError("a postgresql:// journal needs psycopg: pip install 'opportunity-mcp[postgresql]'") from exc
 
-_SCHEMA = schema(id_type="BIGSERIAL", real="DOUBLE PRECISION", boolean="BOOLEAN")
+_SCHEMA = schema(id_type="BIGSERIAL", real="DOUBLE PRECISION", boolean="BOOLEAN") + (
+    # The shared rate-limit windows: per key, the times (database clock) of the requests granted.
+    "CREATE TABLE IF NOT EXISTS rate_windows (key TEXT PRIMARY KEY, hits DOUBLE PRECISION[] NOT NULL,"
+    " granted BOOLEAN NOT NULL);"
+)
+# One atomic statement per request: the row lock of INSERT … ON CONFLICT DO UPDATE serialises the
+# replicas, the database's clock times them all. EXCLUDED.hits[1] is this statement's "now".
+_TAKE = """
+INSERT INTO rate_windows AS r (key, hits, granted)
+VALUES (%(key)s, ARRAY[extract(epoch FROM clock_timestamp())::float8], TRUE)
+ON CONFLICT (key) DO UPDATE SET
+    granted = (SELECT count(*) FROM unnest(r.hits) h WHERE h > EXCLUDED.hits[1] - %(window)s) < %(limit)s,
+    hits = ARRAY(SELECT h FROM unnest(r.hits) h WHERE h > EXCLUDED.hits[1] - %(window)s ORDER BY h)
+        || CASE WHEN (SELECT count(*) FROM unnest(r.hits) h WHERE h > EXCLUDED.hits[1] - %(window)s) < %(limit)s
+           THEN EXCLUDED.hits ELSE ARRAY[]::float8[] END
+RETURNING granted, cardinality(hits), hits[1], extract(epoch FROM clock_timestamp())::float8
+"""
+# Stand-in requests, so that the window holds at least %(count)s for the next %(seconds)s.
+_HOLD = """
+UPDATE rate_windows r SET hits = ARRAY(
+    SELECT h FROM (
+        SELECT h FROM unnest(r.hits) h WHERE h > c.now - %(window)s
+        UNION ALL
+        SELECT c.now + %(seconds)s - %(window)s FROM generate_series(1, GREATEST(0, %(count)s
+            - (SELECT count(*) FROM unnest(r.hits) h WHERE h > c.now - %(window)s)::int))
+    ) AS kept(h) ORDER BY h)
+FROM (SELECT extract(epoch FROM clock_timestamp())::float8 AS now) c
+WHERE r.key = %(key)s
+"""
 # Any constant: replicas starting together take it so that only one creates the tables.
 _SCHEMA_LOCK = 0x6F70706D6370  # "oppmcp"
 # How long a journal operation waits for a connection before it fails: short, so that a write
@@ -70,11 +98,24 @@ class PostgresJournal(Journal):
     def close(self) -> None:
         self._pool.close()
 
+    def shared_window(self) -> SharedWindow:
+        return _PostgresWindow(self)
+
     async def _write(self, fn: Callable[[Sql], T], *, atomic: bool, lock: str | None = None) -> T:
         return await anyio.to_thread.run_sync(self._in_transaction, fn, atomic, lock)
 
     async def _read(self, fn: Callable[[Sql], T]) -> T:
         return await anyio.to_thread.run_sync(self._in_transaction, fn, False, None)
+
+    async def statement(self, query: str, params: dict[str, object], returns: bool = True) -> Any:
+        """One statement outside the journal's tables (the shared rate window): its first row."""
+
+        def run() -> Any:
+            with self._pool.connection(timeout=OPERATION_TIMEOUT) as conn:
+                cursor = conn.execute(query, params)
+                return cursor.fetchone() if returns else None
+
+        return await anyio.to_thread.run_sync(run)
 
     def _in_transaction(self, fn: Callable[[Sql], T], atomic: bool, lock: str | None) -> T:
         with self._pool.connection(timeout=OPERATION_TIMEOUT) as conn:
@@ -84,3 +125,18 @@ class PostgresJournal(Journal):
                 if lock is not None:
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_id(lock),))
                 return fn(Sql(conn, "%s"))
+
+
+class _PostgresWindow:
+    """The rate-limit window in the database, shared by every replica on it."""
+
+    def __init__(self, journal: PostgresJournal) -> None:
+        self._journal = journal
+
+    async def take(self, key: str, limit: int, window: float) -> tuple[float, int]:
+        params = {"key": key, "limit": limit, "window": window}
+        granted, count, oldest, now = await self._journal.statement(_TAKE, params)
+        return (0.0 if granted else max(0.01, oldest + window - now)), int(count)
+
+    async def hold(self, key: str, count: int, window: float, seconds: float) -> None:
+        await self._journal.statement(_HOLD, {"key": key, "count": count, "window": window, "seconds": seconds}, False)

@@ -17,7 +17,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from opportunity_mcp.journal.base import STALE_AFTER, Claim, Finish, JournalUnavailable, Row, envelope_text, to_row
+from opportunity_mcp.journal.base import (
+    STALE_AFTER,
+    Claim,
+    Finish,
+    JournalUnavailable,
+    Row,
+    SharedWindow,
+    envelope_text,
+    to_row,
+)
 
 T = TypeVar("T")
 
@@ -187,6 +196,11 @@ class Journal(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def shared_window(self) -> SharedWindow | None:
+        """The rate-limit window replicas share through this store; None when the store is this
+        process's own (SQLite: each process keeps its window)."""
+        return None
 
     async def claim(
         self,

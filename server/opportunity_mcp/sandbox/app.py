@@ -136,9 +136,16 @@ class SandboxApp:
         query = dict(parse_qsl(request.url.query, keep_blank_values=True))
         self.state.record(Recorded(name, request.method, request.url.path, query, headers, body))
 
+        rate: dict[str, str] = {}
+        if name.startswith("lc."):
+            over, rate = self.state.lc_burst.arrive()
+            if over:
+                refusal = {"statusCode": 429, "message": "Too Many Requests - Rate limit exceeded"}
+                await JSONResponse(refusal, 429, rate)(scope, receive, send)
+                return
         apply = fault is None or fault.status is None or fault.apply
         status, payload = handler(self.state, headers, query, body) if apply else (0, None)
-        response: Response | None = JSONResponse(payload, status)
+        response: Response | None = JSONResponse(payload, status, rate or None)
         if fault is not None and response is not None:
             response = await _faulted(fault, receive, response)
         if response is not None:

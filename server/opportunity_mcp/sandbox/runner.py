@@ -52,8 +52,8 @@ class SandboxServer:
         self.stop()
 
 
-def serve_forever(host: str, port: int) -> None:
+def serve_forever(host: str, port: int, *, lc_burst: int = 100) -> None:
     """`opportunity-mcp sandbox`: the sandbox alone, in the foreground."""
-    state = SandboxState()
+    state = SandboxState(lc_burst=lc_burst)
     config = uvicorn.Config(SandboxApp(state), host=host, port=port, log_level="warning", access_log=False)
     uvicorn.Server(config).run()

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from opportunity_mcp.sandbox.rate import BurstLimit
+
 PLAZBOT_KEY = "sandbox-plazbot-key"
 # The seeded Plazbot user that may log in (POST /api/user/login) instead of using the key.
 PLAZBOT_EMAIL = "ventas@sandbox.example"
@@ -174,6 +176,7 @@ class SandboxState:
         leadconnector_token: str = LEADCONNECTOR_TOKEN,
         seed: Seed | None = None,
         options: Options | None = None,
+        lc_burst: int = 100,
     ) -> None:
         self.plazbot_key = plazbot_key
         self.workspace_keys: dict[str, str] = {}
@@ -189,6 +192,7 @@ class SandboxState:
         self.plazbot_password = PLAZBOT_PASSWORD
         self.plazbot_tokens: dict[str, float] = {}  # token → when it expires (time.monotonic)
         self.lc_missing_scopes: set[str] = set()  # scopes the LeadConnector token lacks (403)
+        self.lc_burst = BurstLimit(lc_burst)  # 100 per 10 s, as LeadConnector documents
 
     def reset(self) -> None:
         """Forget every opportunity, request and fault, and play the default variants again."""
@@ -201,6 +205,7 @@ class SandboxState:
             self._codes.clear()
             self.plazbot_tokens.clear()
             self.lc_missing_scopes.clear()
+            self.lc_burst.reset()
             self.options = Options()
 
     def issue_token(self) -> str:
@@ -256,5 +261,7 @@ class SandboxState:
                 "leadconnector": [dict(o) for o in self.leadconnector.values()],
                 "requests": len(self.requests),
                 "faults": len(self.faults),
+                "lc_peak": self.lc_burst.peak(),
+                "lc_refused": self.lc_burst.refused,
                 "options": vars(self.options).copy(),
             }
