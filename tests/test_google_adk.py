@@ -21,7 +21,13 @@ from pydantic import Field
 from opportunity_mcp.tools import TOOLS
 from tests.conftest import bearer, http_server
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.slow,
+    # Once pydantic-ai has imported fastmcp (earlier in the run), fastmcp gives the SDK's Tool a
+    # camelCase `inputSchema` and `outputSchema` that warn; ADK reads that name first. A clash of two clients, not ours.
+    pytest.mark.filterwarnings("ignore:Accessing `Tool.[a-zA-Z]+` is deprecated"),
+]
 DEAL = {"name": "Plan anual", "description": "Premium", "amount": 1200}
 
 

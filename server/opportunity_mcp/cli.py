@@ -143,6 +143,7 @@ def _show_journal(argv: list[str]) -> int:
         return 1
     journal = open_journal(path)
     try:
+        anyio.run(journal.settle)  # a crashed process's pending rows read as what they are: unknown
         rows = anyio.run(journal.recent, opts.limit)
         sys.stdout.write(f"journal: {journal.where}\n{journal_lines(rows)}\n")
     finally:

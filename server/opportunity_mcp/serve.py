@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import anyio
+
 from opportunity_mcp import __version__
 from opportunity_mcp.config import ConfigError, HttpSettings, ServerConfig, TokenGrant, load_http_settings
 from opportunity_mcp.crm.families import FAMILIES
@@ -104,7 +106,11 @@ def _grants(config: ServerConfig, how: Serving) -> tuple[TokenGrant, ...] | None
 
 def _open_journal(config: ServerConfig) -> Journal | None:
     try:
-        return open_journal(config.journal)
+        journal = open_journal(config.journal)
+        settled = anyio.run(journal.settle)
+        if settled:
+            say(f"opportunity-mcp: {settled} write(s) of a process that is gone marked unknown (check them in the CRM)")
+        return journal
     except Exception as exc:  # an unreachable database, a missing driver, an unwritable path
         where = redacted(config.journal) if config.journal else "the default SQLite file"
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ class Row:
     requests: int
     envelope: dict[str, Any] | None
     args_fp: str | None
+    owner: str | None = None  # the process that claimed it: host/pid/start
 
 
 class SharedWindow(Protocol):
@@ -106,6 +108,7 @@ def to_row(r: tuple[Any, ...] | Any) -> Row:
         requests=r[10],
         envelope=json.loads(r[11]) if r[11] else None,
         args_fp=r[12],
+        owner=r[13] if len(r) > 13 else None,
     )
 
 
@@ -136,3 +139,35 @@ def redacted(target: str) -> str:
         return urlunsplit(parts._replace(netloc=netloc, query=query))
     except ValueError:
         return target.split("://", 1)[0] + "://[a URL that does not parse]"
+
+
+def _start_time(pid: int) -> str | None:
+    """When process `pid` started, in clock ticks since boot (Linux), to tell it from a later
+    process that got the same pid; None where /proc has no such process or there is no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+_OWNER: dict[int, str] = {}
+
+
+def owner() -> str:
+    """This process, as a journal row records its claimant: host/pid/start."""
+    pid = os.getpid()
+    if pid not in _OWNER:
+        _OWNER[pid] = f"{socket.gethostname()}/{pid}/{_start_time(pid) or '-'}"
+    return _OWNER[pid]
+
+
+def owner_dead(who: str | None) -> bool:
+    """Whether the claimant of a row is a process of this host that no longer runs. A process on
+    another host (a replica) cannot be asked: its rows are settled by age instead."""
+    if not who or who.count("/") != 2:
+        return False
+    host, pid, started = who.split("/")
+    if host != socket.gethostname() or not pid.isdigit() or started == "-":
+        return False
+    return _start_time(int(pid)) != started

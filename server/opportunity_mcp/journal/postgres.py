@@ -34,6 +34,8 @@ _SCHEMA = schema(id_type="BIGSERIAL", real="DOUBLE PRECISION", boolean="BOOLEAN"
     # The shared rate-limit windows: per key, the times (database clock) of the requests granted.
     "CREATE TABLE IF NOT EXISTS rate_windows (key TEXT PRIMARY KEY, hits DOUBLE PRECISION[] NOT NULL,"
     " granted BOOLEAN NOT NULL);"
+    # A journal made before rows recorded their claimant.
+    "ALTER TABLE writes ADD COLUMN IF NOT EXISTS owner TEXT;"
 )
 # One atomic statement per request: the row lock of INSERT … ON CONFLICT DO UPDATE serialises the
 # replicas, the database's clock times them all. EXCLUDED.hits[1] is this statement's "now".

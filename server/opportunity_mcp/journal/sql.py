@@ -25,6 +25,8 @@ from opportunity_mcp.journal.base import (
     Row,
     SharedWindow,
     envelope_text,
+    owner,
+    owner_dead,
     to_row,
 )
 
@@ -32,7 +34,7 @@ T = TypeVar("T")
 
 _SELECT = (
     "SELECT id, at, tool, account, idem_key, outcome, status, opportunity_id, code, latency_ms, requests, envelope,"
-    " args_fp FROM writes"
+    " args_fp, owner FROM writes"
 )
 
 
@@ -52,7 +54,8 @@ CREATE TABLE IF NOT EXISTS writes (
     code TEXT,
     latency_ms INTEGER,
     requests INTEGER NOT NULL DEFAULT 0,
-    envelope TEXT
+    envelope TEXT,
+    owner TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS writes_key ON writes(tool, account, idem_key) WHERE idem_key IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS writes_inflight ON writes(fingerprint) WHERE guard = TRUE AND outcome = 'pending';
@@ -132,11 +135,12 @@ def claim_in(db: Sql, req: ClaimRequest) -> Claim:
         # A row the look-ups did not see holds the key or the pending create: another process's
         # claim of a moment ago, or a pending create older than the window whose process died.
         # Settle the dead ones, then try once more.
-        db.run(
-            "UPDATE writes SET outcome = 'unknown' WHERE outcome = 'pending' AND at < ?"
-            " AND (fingerprint = ? OR (tool = ? AND account = ? AND idem_key = ?))",
-            (req.now - req.stale, req.fp, req.tool, req.account, req.key),
+        holders = db.all(
+            f"{_SELECT} WHERE outcome = 'pending' AND (fingerprint = ? OR (tool = ? AND account = ? AND idem_key = ?))",
+            (req.fp, req.tool, req.account, req.key),
         )
+        for holder in holders:
+            _settled(db, req, to_row(holder))
         row_id = _insert(db, req)
     if row_id is not None:
         return Claim(row_id)
@@ -146,9 +150,10 @@ def claim_in(db: Sql, req: ClaimRequest) -> Claim:
 
 
 def _settled(db: Sql, req: ClaimRequest, row: Row) -> Row:
-    """The row, marked unknown if it is still pending long after any call could have ended: its
-    process died mid-write. Settled when met, so the common path pays no extra statement."""
-    if row.outcome != "pending" or row.at >= req.now - req.stale:
+    """The row, marked unknown if it is still pending while its process is gone: long after any call
+    could have ended, or at once when that process ran on this host and no longer does (a crash, a
+    SIGKILL). Settled when met, so the common path pays no extra statement."""
+    if row.outcome != "pending" or (row.at >= req.now - req.stale and not owner_dead(row.owner)):
         return row
     db.run("UPDATE writes SET outcome = 'unknown' WHERE id = ? AND outcome = 'pending'", (row.id,))
     return dataclasses.replace(row, outcome="unknown")
@@ -157,9 +162,9 @@ def _settled(db: Sql, req: ClaimRequest, row: Row) -> Row:
 def _insert(db: Sql, req: ClaimRequest) -> int | None:
     # fetched whole: SQLite finishes (and, outside a transaction, commits) a statement once it is read out
     found = db.all(
-        "INSERT INTO writes (at, tool, account, fingerprint, args_fp, idem_key, guard, outcome)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT DO NOTHING RETURNING id",
-        (req.now, req.tool, req.account, req.fp, req.args_fp, req.key, req.guard),
+        "INSERT INTO writes (at, tool, account, fingerprint, args_fp, idem_key, guard, outcome, owner)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING RETURNING id",
+        (req.now, req.tool, req.account, req.fp, req.args_fp, req.key, req.guard, owner()),
     )
     return int(found[0][0]) if found else None
 
@@ -248,6 +253,17 @@ class Journal(ABC):
             ),
             atomic=False,
         )
+
+    async def settle(self, stale: float = STALE_AFTER) -> int:
+        """Mark unknown every pending row whose process is gone (on this host, or silent for `stale`
+        seconds): run at start, so a crash's rows are settled before anyone asks. How many it marked."""
+        req = ClaimRequest("", "", "", "", None, False, 0.0, stale, time.time())
+
+        def sweep(db: Sql) -> int:
+            rows = [to_row(r) for r in db.all(f"{_SELECT} WHERE outcome = 'pending'")]
+            return sum(_settled(db, req, row).outcome == "unknown" for row in rows)
+
+        return await self._write(sweep, atomic=True)
 
     async def recent(self, limit: int = 20) -> list[Row]:
         rows = await self._read(lambda db: db.all(f"{_SELECT} ORDER BY id DESC LIMIT ?", (limit,)))

@@ -76,6 +76,8 @@ class SqliteJournal(Journal):
             try:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(_SCHEMA)
+                if "owner" not in {row[1] for row in db.execute("PRAGMA table_info(writes)")}:
+                    db.execute("ALTER TABLE writes ADD COLUMN owner TEXT")  # a journal from before it
                 break
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or attempt == 99:

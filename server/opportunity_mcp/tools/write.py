@@ -162,9 +162,22 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
                     policy.requests,
                     wire,
                 )
-                await state.journal.finish(claim.row_id, ended)
+                await _finish(state, claim.row_id, ended)
             except Exception as exc:  # the answer stands; the row is taken as unknown once stale
                 log.error("could not finish journal row %s as %s: %s", claim.row_id, outcome, type(exc).__name__)
+
+
+async def _finish(state: State, row_id: int, ended: Finish) -> None:
+    """Record the outcome; a journal that is briefly away (a database restart) gets a few seconds to
+    come back, so that a write the CRM took is not left pending."""
+    for delay in (0.5, 1.0, 2.0, 4.0):
+        try:
+            await state.journal.finish(row_id, ended)
+            return
+        except Exception as exc:
+            log.warning("journal row %s not finished yet (%s); trying again", row_id, type(exc).__name__)
+            await anyio.sleep(delay)
+    await state.journal.finish(row_id, ended)
 
 
 async def _claim_when_free(ctx: Context[Any, Any], state: State, claim_once: Callable[[], Awaitable[Claim]]) -> Claim:
