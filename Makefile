@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8765
 
-.PHONY: run test check browser postgres clients format bench load dist bundle sandbox clean
+.PHONY: run test check browser postgres clients format bench load chaos dist bundle sandbox clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ bench: $(STAMP)
 ##       overlapping idempotency keys; writes bench/results/load.json and load.md
 load: $(STAMP) postgres
 	$(BIN)/python -m bench.load
+
+## chaos: two replicas, one PostgreSQL journal, faults, a SIGKILL and a database restart, agent-like
+##        clients (loopback only, under a minute); writes bench/results/chaos.json and chaos.md
+chaos: $(STAMP) postgres
+	$(BIN)/python -m bench.chaos
 
 ## dist: the wheel and the sdist in dist/, checked with twine
 dist: $(STAMP)
