@@ -143,7 +143,10 @@ def _show_journal(argv: list[str]) -> int:
         return 1
     journal = open_journal(path)
     try:
-        anyio.run(journal.settle)  # a crashed process's pending rows read as what they are: unknown
+        try:
+            anyio.run(journal.settle)  # a crashed process's pending rows read as what they are: unknown
+        except Exception as exc:  # a read-only journal can still be shown
+            logs.say(f"opportunity-mcp: could not settle pending rows ({type(exc).__name__})")
         rows = anyio.run(journal.recent, opts.limit)
         sys.stdout.write(f"journal: {journal.where}\n{journal_lines(rows)}\n")
     finally:

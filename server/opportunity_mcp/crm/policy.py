@@ -10,6 +10,7 @@ backoff with full jitter, and never run past the call's time budget.
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 import random
 import time
@@ -24,6 +25,7 @@ from opportunity_mcp.crm.errors import CrmConnectError, CrmError, CrmNoAnswer, C
 from opportunity_mcp.crm.http import send
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 WaitNotice = Callable[[float, str], Awaitable[None]]
 _RETRYABLE_5XX = frozenset({502, 503, 504})
 
@@ -164,11 +166,19 @@ class RateLimiter:
         self.limit = limit
         self.window = window
         self.store: RateWindow = store or LocalWindow()
+        self._fallback = LocalWindow()
         self._believed: dict[str, int] = {}  # requests in the window at our last grant, per key
+
+    async def _take(self, key: str) -> tuple[float, int]:
+        try:
+            return await self.store.take(key, self.limit, self.window + self.MARGIN)
+        except Exception as exc:  # the shared window's database is away: count here meanwhile
+            log.warning("shared rate window unavailable (%s); counting in this process", type(exc).__name__)
+            return await self._fallback.take(key, self.limit, self.window + self.MARGIN)
 
     async def acquire(self, key: str, policy: CallPolicy) -> None:
         while True:
-            wait, count = await self.store.take(key, self.limit, self.window + self.MARGIN)
+            wait, count = await self._take(key)
             if wait <= 0:
                 self._believed[key] = count
                 return
@@ -191,6 +201,8 @@ class RateLimiter:
         used = self.limit - max(0, remaining)
         if used > self._believed.get(key, 0) and math.isfinite(seconds):
             self._believed[key] = used
-            await self.store.hold(
-                key, used, self.window + self.MARGIN, min(max(seconds, 0.0), self.window) + self.MARGIN
-            )
+            lasting = min(max(seconds, 0.0), self.window) + self.MARGIN
+            try:
+                await self.store.hold(key, used, self.window + self.MARGIN, lasting)
+            except Exception as exc:  # best effort: the answer in hand matters more than the hint
+                log.warning("could not tighten the shared rate window (%s)", type(exc).__name__)

@@ -141,33 +141,51 @@ def redacted(target: str) -> str:
         return target.split("://", 1)[0] + "://[a URL that does not parse]"
 
 
+_GONE = "gone"
+
+
 def _start_time(pid: int) -> str | None:
     """When process `pid` started, in clock ticks since boot (Linux), to tell it from a later
-    process that got the same pid; None where /proc has no such process or there is no /proc."""
+    process that got the same pid; `_GONE` when there is no such process; None when it cannot be
+    told (no /proc, or /proc hides other users' processes)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
             return stat.read().rsplit(b")", 1)[1].split()[19].decode()
+    except FileNotFoundError:
+        return _GONE
     except (OSError, IndexError):
         return None
+
+
+def _pid_namespace() -> str:
+    """Which pid namespace this process sees (containers on one host each have their own)."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "-"
 
 
 _OWNER: dict[int, str] = {}
 
 
 def owner() -> str:
-    """This process, as a journal row records its claimant: host/pid/start."""
+    """This process, as a journal row records its claimant: host/pid-namespace/pid/start."""
     pid = os.getpid()
     if pid not in _OWNER:
-        _OWNER[pid] = f"{socket.gethostname()}/{pid}/{_start_time(pid) or '-'}"
+        _OWNER[pid] = f"{socket.gethostname()}/{_pid_namespace()}/{pid}/{_start_time(pid) or '-'}"
     return _OWNER[pid]
 
 
 def owner_dead(who: str | None) -> bool:
-    """Whether the claimant of a row is a process of this host that no longer runs. A process on
-    another host (a replica) cannot be asked: its rows are settled by age instead."""
-    if not who or who.count("/") != 2:
+    """Whether the claimant of a row surely no longer runs: a process this one can see (same host,
+    same pid namespace) whose pid is gone or now belongs to a later process. Anything that cannot be
+    told (a replica elsewhere, an unreadable /proc) counts as alive: its rows are settled by age."""
+    if not who or who.count("/") != 3:
         return False
-    host, pid, started = who.split("/")
-    if host != socket.gethostname() or not pid.isdigit() or started == "-":
+    host, namespace, pid, started = who.split("/")
+    if host != socket.gethostname() or namespace in ("-", "") or namespace != _pid_namespace():
         return False
-    return _start_time(int(pid)) != started
+    if not pid.isdigit() or started == "-":
+        return False
+    now = _start_time(int(pid))
+    return now is not None and now != started

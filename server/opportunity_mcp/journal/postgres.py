@@ -30,12 +30,15 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError("a postgresql:// journal needs psycopg: pip install 'opportunity-mcp[postgresql]'") from exc
 
-_SCHEMA = schema(id_type="BIGSERIAL", real="DOUBLE PRECISION", boolean="BOOLEAN") + (
+_SCHEMA = schema(id_type="BIGSERIAL", real="DOUBLE PRECISION", boolean="BOOLEAN") + (  # noqa: S608 - constants
     # The shared rate-limit windows: per key, the times (database clock) of the requests granted.
     "CREATE TABLE IF NOT EXISTS rate_windows (key TEXT PRIMARY KEY, hits DOUBLE PRECISION[] NOT NULL,"
     " granted BOOLEAN NOT NULL);"
-    # A journal made before rows recorded their claimant.
-    "ALTER TABLE writes ADD COLUMN IF NOT EXISTS owner TEXT;"
+    # A journal made before rows recorded their claimant (checked first: ALTER TABLE would lock the
+    # table on every start even when there is nothing to add).
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()"
+    " AND table_name = 'writes' AND column_name = 'owner') THEN ALTER TABLE writes ADD COLUMN owner TEXT;"
+    " END IF; END $$;"
 )
 # One atomic statement per request: the row lock of INSERT … ON CONFLICT DO UPDATE serialises the
 # replicas, the database's clock times them all. EXCLUDED.hits[1] is this statement's "now".
@@ -84,7 +87,18 @@ class PostgresJournal(Journal):
             min_size=1,
             max_size=max_size,
             timeout=timeout,
-            kwargs={"autocommit": True, "application_name": "opportunity-mcp", "connect_timeout": 3},
+            kwargs={
+                "autocommit": True,
+                "application_name": "opportunity-mcp",
+                "connect_timeout": 3,
+                # A database host that stops answering is noticed in seconds, not at TCP's pace.
+                "keepalives": 1,
+                "keepalives_idle": 10,
+                "keepalives_interval": 5,
+                "keepalives_count": 3,
+                "tcp_user_timeout": 10000,
+                "options": "-c statement_timeout=5000",
+            },
             check=ConnectionPool.check_connection,
             open=False,
         )

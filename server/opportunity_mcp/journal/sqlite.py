@@ -77,7 +77,11 @@ class SqliteJournal(Journal):
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(_SCHEMA)
                 if "owner" not in {row[1] for row in db.execute("PRAGMA table_info(writes)")}:
-                    db.execute("ALTER TABLE writes ADD COLUMN owner TEXT")  # a journal from before it
+                    try:
+                        db.execute("ALTER TABLE writes ADD COLUMN owner TEXT")  # a journal from before it
+                    except sqlite3.OperationalError as exc:  # another process added it a moment ago
+                        if "duplicate column" not in str(exc):
+                            raise
                 break
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or attempt == 99:

@@ -84,6 +84,7 @@ def _progress(ctx: Context[Any, Any]) -> Callable[[float, str], Awaitable[None]]
 _NOT_ARGS = frozenset({"idempotencyKey", "allowDuplicate"}) | HUMAN_ARGUMENTS
 
 
+FINISH_PATIENCE = 8.0  # seconds a finished write waits for its journal to come back
 _NOT_SENT = (
     "Nothing was sent to the CRM, since a write that cannot be recorded could be doubled by a retry. "
     "Try the same call again in about 30 s; the server recovers by itself once its journal is back."
@@ -169,15 +170,19 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
 
 async def _finish(state: State, row_id: int, ended: Finish) -> None:
     """Record the outcome; a journal that is briefly away (a database restart) gets a few seconds to
-    come back, so that a write the CRM took is not left pending."""
-    for delay in (0.5, 1.0, 2.0, 4.0):
-        try:
-            await state.journal.finish(row_id, ended)
-            return
-        except Exception as exc:
-            log.warning("journal row %s not finished yet (%s); trying again", row_id, type(exc).__name__)
-            await anyio.sleep(delay)
-    await state.journal.finish(row_id, ended)
+    come back, so that a write the CRM took is not left pending. Bounded, so that a shutdown is not
+    held up by a journal that is gone for good."""
+    with anyio.move_on_after(FINISH_PATIENCE):
+        for delay in (0.5, 1.0, 2.0):
+            try:
+                await state.journal.finish(row_id, ended)
+                return
+            except Exception as exc:
+                log.warning("journal row %s not finished yet (%s); trying again", row_id, type(exc).__name__)
+                await anyio.sleep(delay)
+        await state.journal.finish(row_id, ended)
+        return
+    raise TimeoutError(f"the journal did not come back within {FINISH_PATIENCE:g} s")
 
 
 async def _claim_when_free(ctx: Context[Any, Any], state: State, claim_once: Callable[[], Awaitable[Claim]]) -> Claim:
