@@ -4,20 +4,15 @@ limit (100 requests per 10 s, a 429 beyond) and reports the busiest 10 s it saw.
 
 from __future__ import annotations
 
-import os
-import secrets
-import subprocess
-import tempfile
 import time
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx2
 
-from bench.chaos import Replica, start_replica
-from bench.run import ACCEPT, OURS, free_port, wait_http
+from bench.fleet import start_fleet
+from bench.run import ACCEPT
 from opportunity_mcp.sandbox import LC_LOCATION, LC_PIPELINE, LEADCONNECTOR_TOKEN
 from tests.postgres import fresh_database
 
@@ -48,51 +43,23 @@ async def _fire(urls: list[str], token: str, calls: int) -> list[str]:
 
 def run_burst(database: str, calls: int = 300) -> dict[str, Any]:
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="opportunity-burst-")))
-        token = "omcp_" + secrets.token_urlsafe(24)
-        (tmp / "config.toml").write_text('[tokens.burst]\nenv = "BURST_TOKEN"\naccounts = ["*"]\n')
-        port = free_port()
-        sandbox = f"http://127.0.0.1:{port}"
-        crm = subprocess.Popen(
-            [*OURS, "sandbox", "--port", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        journal = fresh_database(database)
+        fleet = start_fleet(
+            stack,
+            lambda sandbox: {
+                "OPPORTUNITY_MCP_LOG_LEVEL": "WARNING",
+                "OPPORTUNITY_MCP_CALL_BUDGET": "45",  # the last of 300 waits about two windows
+                "LEADCONNECTOR_BASE_URL": sandbox,
+                "LEADCONNECTOR_TOKEN": LEADCONNECTOR_TOKEN,
+                "LEADCONNECTOR_LOCATION_ID": LC_LOCATION,
+                "LEADCONNECTOR_PIPELINE_ID": LC_PIPELINE,
+                "OPPORTUNITY_MCP_JOURNAL": journal,
+            },
         )
-
-        def stop_crm() -> None:
-            crm.terminate()
-            crm.wait(timeout=20)
-
-        stack.callback(stop_crm)
-        wait_http(f"{sandbox}/_sandbox/state", crm)
-        env = {
-            **os.environ,
-            "OPPORTUNITY_MCP_LOG_LEVEL": "WARNING",
-            "OPPORTUNITY_MCP_CALL_BUDGET": "45",
-            "LEADCONNECTOR_BASE_URL": sandbox,
-            "LEADCONNECTOR_TOKEN": LEADCONNECTOR_TOKEN,
-            "LEADCONNECTOR_LOCATION_ID": LC_LOCATION,
-            "LEADCONNECTOR_PIPELINE_ID": LC_PIPELINE,
-            "OPPORTUNITY_MCP_JOURNAL": fresh_database(database),
-            "OPPORTUNITY_MCP_CONFIG": str(tmp / "config.toml"),
-            "BURST_TOKEN": token,
-        }
-        replicas = [Replica(free_port(), tmp / f"replica-{i}.log") for i in (1, 2)]
-
-        def stop_all() -> None:
-            for replica in replicas:
-                if replica.proc is not None and replica.proc.poll() is None:
-                    replica.proc.terminate()
-                    replica.proc.wait(timeout=30)
-
-        stack.callback(stop_all)
-        for replica in replicas:
-            start_replica(replica, env)
         started = time.monotonic()
-        kinds = anyio.run(_fire, [r.url for r in replicas], token, calls)
+        kinds = anyio.run(_fire, [r.url for r in fleet.replicas], fleet.token, calls)
         seconds = time.monotonic() - started
-        state = httpx2.get(f"{sandbox}/_sandbox/state", timeout=30).json()
+        state = httpx2.get(f"{fleet.sandbox}/_sandbox/state", timeout=30).json()
         return {
             "calls": calls,
             "seconds": round(seconds, 1),

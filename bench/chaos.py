@@ -19,23 +19,20 @@ import argparse
 import json
 import os
 import random
-import secrets
 import signal
-import subprocess
-import tempfile
 import time
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx2
 import psycopg
 
-from bench.run import ACCEPT, OURS, RESULTS, cpu_model, free_port, wait_http
+from bench.fleet import Replica, start_fleet
+from bench.run import ACCEPT, RESULTS, cpu_model
 from opportunity_mcp.journal import open_journal
 from opportunity_mcp.sandbox import PLAZBOT_KEY, PLAZBOT_WORKSPACE
 from tests.postgres import fresh_database, postgres_server, start, stop
@@ -48,17 +45,6 @@ FAULTS: list[dict[str, Any]] = [
 ]
 CLIENT_WAIT = 2.0  # seconds a client waits for an answer before it re-sends
 ATTEMPTS = 8
-
-
-@dataclass
-class Replica:
-    port: int
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
 
 
 @dataclass
@@ -147,7 +133,7 @@ async def _drive(replicas: list[Replica], token: str, sandbox: str, database: st
         victim.proc.wait()
         tally.events.append(f"{_at(begin)} replica 1 killed with SIGKILL")
         await anyio.sleep(1.0)
-        await anyio.to_thread.run_sync(start_replica, victim, _ENV)
+        await anyio.to_thread.run_sync(victim.start)
         tally.events.append(f"{_at(begin)} replica 1 started again")
         await anyio.sleep(max(0.0, begin + duration * 0.55 - time.monotonic()))
         await anyio.to_thread.run_sync(stop, database)
@@ -169,18 +155,8 @@ async def _drive(replicas: list[Replica], token: str, sandbox: str, database: st
     return tally
 
 
-_ENV: dict[str, str] = {}
-
-
 def _at(begin: float) -> str:
     return f"at {time.monotonic() - begin:.1f} s"
-
-
-def start_replica(replica: Replica, env: dict[str, str]) -> None:
-    with replica.log.open("ab") as log:
-        argv = [*OURS, "--transport", "http", "--port", str(replica.port)]
-        replica.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
-    wait_http(f"http://127.0.0.1:{replica.port}/healthz", replica.proc)
 
 
 def run_chaos(calls: int = 600, clients: int = 16, database: str | None = None) -> dict[str, Any]:
@@ -189,55 +165,25 @@ def run_chaos(calls: int = 600, clients: int = 16, database: str | None = None) 
         if database is None:
             database = stack.enter_context(postgres_server())
         journal = fresh_database(database)
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="opportunity-chaos-")))
-        token = "omcp_" + secrets.token_urlsafe(24)
-        (tmp / "config.toml").write_text('[tokens.chaos]\nenv = "CHAOS_TOKEN"\naccounts = ["*"]\n')
-        sandbox_port = free_port()
-        sandbox = f"http://127.0.0.1:{sandbox_port}"
-        crm = subprocess.Popen(
-            [*OURS, "sandbox", "--port", str(sandbox_port)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
 
-        def stop_crm() -> None:
-            crm.terminate()
-            crm.wait(timeout=20)
-
-        stack.callback(stop_crm)
-        wait_http(f"{sandbox}/_sandbox/state", crm)
-        _ENV.clear()
-        _ENV.update(
-            {
-                **os.environ,
+        def accounts(sandbox: str) -> dict[str, str]:
+            return {
                 "OPPORTUNITY_MCP_LOG_LEVEL": "INFO",
                 "OPPORTUNITY_MCP_CALL_BUDGET": "8",
                 "PLAZBOT_BASE_URL": sandbox,
                 "PLAZBOT_API_KEY": PLAZBOT_KEY,
                 "PLAZBOT_WORKSPACE_ID": PLAZBOT_WORKSPACE,
                 "OPPORTUNITY_MCP_JOURNAL": journal,
-                "OPPORTUNITY_MCP_CONFIG": str(tmp / "config.toml"),
-                "CHAOS_TOKEN": token,
             }
-        )
-        replicas = [Replica(free_port(), tmp / f"replica-{i}.log") for i in (1, 2)]
 
-        def stop_all() -> None:
-            for replica in replicas:
-                if replica.proc is not None and replica.proc.poll() is None:
-                    replica.proc.terminate()
-                    replica.proc.wait(timeout=30)
-
-        stack.callback(stop_all)
-        for replica in replicas:
-            start_replica(replica, _ENV)
+        fleet = start_fleet(stack, accounts)
+        replicas, token, sandbox = fleet.replicas, fleet.token, fleet.sandbox
         started = time.monotonic()
         tally = anyio.run(_drive, replicas, token, sandbox, journal, calls, clients)
         seconds = time.monotonic() - started
         httpx2.delete(f"{sandbox}/_sandbox/faults", timeout=10)
         deals = httpx2.get(f"{sandbox}/_sandbox/state", timeout=30).json()["plazbot"]
-        stop_all()  # the replicas are gone: every row still pending is now a write nobody will finish
+        fleet.stop()  # the replicas are gone: every row still pending is now a write nobody will finish
         store = open_journal(journal)
         try:
             settled = anyio.run(store.settle)
@@ -247,7 +193,7 @@ def run_chaos(calls: int = 600, clients: int = 16, database: str | None = None) 
             rows: dict[str, int] = dict(
                 conn.execute("SELECT outcome, COUNT(*) FROM writes GROUP BY outcome").fetchall()
             )
-        logs = "".join(r.log.read_text(errors="replace") for r in replicas)
+        logs = fleet.logs()
         by_name = Counter(str(d["name"]) for d in deals)
         ids = {str(d["id"]) for d in deals}
         known = {name for name, kinds in tally.seen.items() if kinds & {"created", "already_done", "unknown"}}
