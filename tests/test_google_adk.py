@@ -1,5 +1,5 @@
 """google-adk (pinned) as an agent developer uses it: `McpToolset` over streamable HTTP with a bearer
-token, inside a real `Runner`. The model is scripted (no Gemini account here): it records the function
+token (and over stdio), inside a real `Runner`. The model is scripted (no Gemini account here): it records the function
 declarations ADK built from our schemas, in both of ADK's ways (JSON schema, the default, and Gemini's
 own `Schema`), then calls `create_opportunity` and reads the answer ADK hands back."""
 
@@ -14,12 +14,13 @@ from google.adk.models.base_llm import BaseLlm
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 from google.adk.runners import InMemoryRunner
-from google.adk.tools.mcp_tool import McpToolset, StreamableHTTPConnectionParams
+from google.adk.tools.mcp_tool import McpToolset, StdioConnectionParams, StreamableHTTPConnectionParams
 from google.genai import types
+from mcp import StdioServerParameters
 from pydantic import Field
 
 from opportunity_mcp.tools import TOOLS
-from tests.conftest import bearer, http_server
+from tests.conftest import COMMAND, bearer, http_server
 
 pytestmark = [
     pytest.mark.anyio,
@@ -62,24 +63,38 @@ def _properties(declaration: types.FunctionDeclaration) -> tuple[dict[str, Any],
     return schema["properties"], schema.get("required", [])
 
 
-@pytest.mark.parametrize("declarations", ["json-schema", "gemini-schema"])
-async def test_declarations_from_our_schemas_and_a_call(declarations: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def _converse(toolset: McpToolset, model: Scripted) -> dict[str, Any]:
+    """One user turn through a real Runner; the schemas the server published, by tool."""
+    try:
+        published = {tool.name: tool.raw_mcp_tool.input_schema for tool in await toolset.get_tools()}
+        runner = InMemoryRunner(agent=LlmAgent(name="crm", model=model, tools=[toolset]), app_name="crm")
+        session = await runner.session_service.create_session(app_name="crm", user_id="seller")
+        message = types.Content(role="user", parts=[types.Part(text="Register the annual plan, 1200.")])
+        async for _event in runner.run_async(user_id="seller", session_id=session.id, new_message=message):
+            pass
+    finally:
+        await toolset.close()
+    return published
+
+
+@pytest.mark.parametrize(
+    ("declarations", "transport"), [("json-schema", "http"), ("gemini-schema", "http"), ("json-schema", "stdio")]
+)
+async def test_declarations_from_our_schemas_and_a_call(
+    declarations: str, transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if declarations == "gemini-schema":
         monkeypatch.setenv("ADK_DISABLE_JSON_SCHEMA_FOR_FUNC_DECL", "1")
     model = Scripted(model="scripted")
-    with http_server("--sandbox") as (base, banner):
-        toolset = McpToolset(
-            connection_params=StreamableHTTPConnectionParams(url=f"{base}/mcp", headers=bearer(banner))
+    if transport == "stdio":
+        server = StdioServerParameters(command=COMMAND, args=["--sandbox"])
+        published = await _converse(
+            McpToolset(connection_params=StdioConnectionParams(server_params=server, timeout=30)), model
         )
-        try:
-            published = {tool.name: tool.raw_mcp_tool.input_schema for tool in await toolset.get_tools()}
-            runner = InMemoryRunner(agent=LlmAgent(name="crm", model=model, tools=[toolset]), app_name="crm")
-            session = await runner.session_service.create_session(app_name="crm", user_id="seller")
-            message = types.Content(role="user", parts=[types.Part(text="Register the annual plan, 1200.")])
-            async for _event in runner.run_async(user_id="seller", session_id=session.id, new_message=message):
-                pass
-        finally:
-            await toolset.close()
+    else:
+        with http_server("--sandbox") as (base, banner):
+            connection = StreamableHTTPConnectionParams(url=f"{base}/mcp", headers=bearer(banner))
+            published = await _converse(McpToolset(connection_params=connection), model)
 
     assert sorted(model.declarations) == sorted(spec.name for spec in TOOLS)
     for name, declaration in model.declarations.items():

@@ -1,5 +1,5 @@
 """pydantic-ai (`pydantic-ai-slim[mcp]`, pinned) as an agent developer uses it: `MCPToolset` over
-streamable HTTP with a bearer token, and its `TestModel`, which calls every tool with arguments it
+streamable HTTP with a bearer token (and over stdio), and its `TestModel`, which calls every tool with arguments it
 generates from our schemas (no LLM needed). What the schema allows must pass our validation; the one
 rule a flat schema cannot state (an upsert needs an `id` or a `name`) is refused in one line."""
 
@@ -8,25 +8,33 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fastmcp.client.transports import StdioTransport
 from pydantic_ai import Agent
 from pydantic_ai.mcp import MCPToolset
 from pydantic_ai.messages import ToolCallPart, ToolReturnPart
 from pydantic_ai.models.test import TestModel
 
 from opportunity_mcp.tools import TOOLS
-from tests.conftest import bearer, http_server
+from tests.conftest import COMMAND, bearer, http_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
-async def test_test_model_calls_every_tool_with_arguments_from_our_schemas() -> None:
-    with http_server("--sandbox") as (base, banner):
-        # "failed": a tool error goes back to the model as the tool's answer, as a deployed agent
-        # would see it, instead of ending the run.
-        toolset = MCPToolset(f"{base}/mcp", headers=bearer(banner), tool_error_behavior="failed")
-        agent = Agent(TestModel(), toolsets=[toolset])
-        async with agent:
-            run = await agent.run("Register the deal from this conversation.")
+async def _run(toolset: MCPToolset[None]) -> Any:
+    async with Agent(TestModel(), toolsets=[toolset]) as agent:
+        return await agent.run("Register the deal from this conversation.")
+
+
+@pytest.mark.parametrize("transport", ["http", "stdio"])
+async def test_test_model_calls_every_tool_with_arguments_from_our_schemas(transport: str) -> None:
+    # "failed": a tool error goes back to the model as the tool's answer, as a deployed agent would
+    # see it, instead of ending the run.
+    if transport == "stdio":
+        stdio = StdioTransport(command=COMMAND, args=["--sandbox"])
+        run = await _run(MCPToolset(stdio, tool_error_behavior="failed"))
+    else:
+        with http_server("--sandbox") as (base, banner):
+            run = await _run(MCPToolset(f"{base}/mcp", headers=bearer(banner), tool_error_behavior="failed"))
     calls: dict[str, Any] = {}
     answers: dict[str, str] = {}
     for message in run.all_messages():
