@@ -1,6 +1,6 @@
 """LangChain's MCP adapters (`langchain-mcp-adapters`, pinned in tests/clients/langchain.txt) against
-the server over HTTP with a bearer token. They pin mcp<2, so they run in their own environment
-(`.venv-langchain`) as a separate process: `tests/clients/langchain_probe.py`."""
+the server over HTTP with a bearer token, and over stdio. They pin mcp<2, so they run in their own
+environment (`.venv-langchain`) as a separate process: `tests/clients/langchain_probe.py`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from opportunity_mcp.tools import TOOLS
 from tests.clients.environment import langchain_python
-from tests.conftest import bearer, http_server
+from tests.conftest import COMMAND, bearer, http_server
 
 pytestmark = pytest.mark.slow
 PROBE = Path(__file__).parent / "clients" / "langchain_probe.py"
@@ -30,7 +30,7 @@ def test_langchain_agent_tools_over_http() -> None:
     with http_server("--sandbox") as (base, banner):
         token = bearer(banner)["Authorization"].removeprefix("Bearer ")
         probe = subprocess.run(
-            [str(python), str(PROBE), f"{base}/mcp", token], capture_output=True, text=True, timeout=120
+            [str(python), str(PROBE), f"{base}/mcp", token, COMMAND], capture_output=True, text=True, timeout=120
         )
     assert probe.returncode == 0, probe.stderr
     out = json.loads(probe.stdout)
@@ -55,3 +55,6 @@ def test_langchain_agent_tools_over_http() -> None:
     assert _text(second).startswith("Already done, nothing sent: opportunity OPP-")
     assert "this idempotencyKey was used" in _text(second)
     assert first["artifact"]["structured_content"]["id"] == second["artifact"]["structured_content"]["id"]
+
+    # Over stdio too: the console script with its own sandbox.
+    assert _text(out["stdio_create"]).startswith("Created opportunity OPP-"), out["stdio_create"]

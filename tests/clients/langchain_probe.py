@@ -1,5 +1,6 @@
 """Run by `tests/test_langchain.py` with `.venv-langchain/bin/python` (langchain-mcp-adapters pins
-mcp<2, so it cannot share the server's environment). Usage: langchain_probe.py URL TOKEN.
+mcp<2, so it cannot share the server's environment). Usage: langchain_probe.py URL TOKEN COMMAND,
+COMMAND being the server's console script (run on stdio with its sandbox).
 
 Does what a LangChain agent does through `MultiServerMCPClient` (a new MCP session per tool call),
 then prints one JSON object with what each step gave, for the test to check."""
@@ -33,7 +34,7 @@ async def call(tool: BaseTool, args: dict[str, Any], call_id: str) -> dict[str, 
     return {"status": message.status, "content": message.content, "artifact": message.artifact}
 
 
-async def main(url: str, token: str) -> None:
+async def main(url: str, token: str, command: str) -> None:
     connection: Any = {"transport": "streamable_http", "url": url, "headers": {"Authorization": f"Bearer {token}"}}
     plain = MultiServerMCPClient({"crm": connection})
     keyed = MultiServerMCPClient({"crm": connection}, tool_interceptors=[with_key])
@@ -50,8 +51,11 @@ async def main(url: str, token: str) -> None:
             await call(keyed_tools["create_opportunity"], {**DEAL, "name": "Keyed deal"}, "call-4"),
         ],
     }
+    stdio: Any = {"transport": "stdio", "command": command, "args": ["--sandbox"]}
+    over_stdio = {tool.name: tool for tool in await MultiServerMCPClient({"crm": stdio}).get_tools()}
+    out["stdio_create"] = await call(over_stdio["create_opportunity"], DEAL, "call-5")
     print(json.dumps(out, default=str))
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))
