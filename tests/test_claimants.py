@@ -3,10 +3,12 @@ shared window is away. Fast checks of the rules the crash and chaos runs rely on
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 
+import anyio
 import pytest
 
 from opportunity_mcp.crm.errors import CrmRateLimited
@@ -34,7 +36,10 @@ def test_a_claimant_is_dead_only_when_this_host_can_tell() -> None:
 class _Away:
     """A shared window whose database is gone."""
 
-    async def take(self, key: str, limit: int, window: float) -> tuple[float, int]:
+    async def take(self, key: str, limit: int, window: float) -> tuple[float, int, float]:
+        raise ConnectionError("database away")
+
+    async def touch(self, key: str, stamp: float) -> None:
         raise ConnectionError("database away")
 
     async def hold(self, key: str, count: int, window: float, seconds: float) -> None:
@@ -44,11 +49,24 @@ class _Away:
 async def test_the_limiter_counts_locally_while_its_shared_window_is_away() -> None:
     limiter = RateLimiter(limit=2, window=10.0, store=_Away())
     policy = CallPolicy(budget=0.5)
-    await limiter.acquire("loc", policy)
+    first = await limiter.acquire("loc", policy)
     await limiter.acquire("loc", policy)
     with pytest.raises(CrmRateLimited, match="limit of 2 requests per 10 s"):
         await limiter.acquire("loc", policy)  # the third waits past the budget: refused, not sent
-    await limiter.observe("loc", {"x-ratelimit-remaining": "0", "x-ratelimit-interval-milliseconds": "10000"})
+    slow = dataclasses.replace(first, granted=first.granted - 5)  # answered long after it was counted
+    await limiter.done("loc", slow, {"x-ratelimit-remaining": "0", "x-ratelimit-interval-milliseconds": "10000"})
+
+
+async def test_a_request_answered_late_leaves_the_window_late() -> None:
+    # It may have reached the CRM just before its answer, so the CRM counts it until then + window.
+    limiter = RateLimiter(limit=1, window=1.0)
+    ticket = await limiter.acquire("loc", CallPolicy(budget=5))
+    await anyio.sleep(0.3)
+    await limiter.done("loc", ticket, {})
+    with pytest.raises(CrmRateLimited) as refused:
+        await limiter.acquire("loc", CallPolicy(budget=0.1))
+    assert refused.value.retry_after is not None
+    assert refused.value.retry_after > 1.0 + limiter.MARGIN - 0.15  # counted from the answer, not the grant
 
 
 async def test_the_crms_count_holds_the_local_window() -> None:

@@ -189,7 +189,7 @@ class LeadConnectorClient:
         location = self._account.target
 
         async def attempt(time_left: float) -> Any:
-            await self.limiter.acquire(location, policy)
+            ticket = await self.limiter.acquire(location, policy)
             time_left, rate = min(time_left, policy.remaining()), dict[str, str]()
             try:
                 return await send(
@@ -204,8 +204,9 @@ class LeadConnectorClient:
                     rate=rate,
                 )
             finally:
-                if rate:  # every answer's X-RateLimit-* tightens the limit, not only a 429's
-                    await self.limiter.observe(location, rate)
+                # A late request is counted again as of its answer; every answer's X-RateLimit-*
+                # tightens the window, not only a 429's.
+                await self.limiter.done(location, ticket, rate)
 
         return await with_retries(policy, attempt, idempotent=idempotent)
 

@@ -114,9 +114,14 @@ class RateWindow(Protocol):
     """Where a sliding window's requests are counted: in this process (`LocalWindow`), or in a
     database every replica shares (the PostgreSQL journal's)."""
 
-    async def take(self, key: str, limit: int, window: float) -> tuple[float, int]:
+    async def take(self, key: str, limit: int, window: float) -> tuple[float, int, float]:
         """Count one request now if the last `window` seconds hold fewer than `limit`: (0, how many
-        the window holds with it). Else (seconds until there is room, how many it holds)."""
+        the window holds with it, its time stamp). Else (seconds until there is room, how many it
+        holds, 0)."""
+        ...
+
+    async def touch(self, key: str, stamp: float) -> None:
+        """Move the request stamped `stamp` to now: it reached the CRM later than it was counted."""
         ...
 
     async def hold(self, key: str, count: int, window: float, seconds: float) -> None:
@@ -136,13 +141,20 @@ class LocalWindow:
         del hits[: bisect.bisect_right(hits, now - window)]
         return hits
 
-    async def take(self, key: str, limit: int, window: float) -> tuple[float, int]:
+    async def take(self, key: str, limit: int, window: float) -> tuple[float, int, float]:
         now = time.monotonic()
-        hits = self._live(key, window, now)  # no await from here to the append: one event loop
+        hits = self._live(key, window, now)  # no await from here to the insert: one event loop
         if len(hits) < limit:
-            hits.append(now)
-            return 0.0, len(hits)
-        return hits[0] + window - now, len(hits)
+            bisect.insort(hits, now)
+            return 0.0, len(hits), now
+        return hits[0] + window - now, len(hits), 0.0
+
+    async def touch(self, key: str, stamp: float) -> None:
+        hits = self._hits.get(key, [])
+        at = bisect.bisect_left(hits, stamp)
+        if at < len(hits) and hits[at] == stamp:
+            del hits[at]
+            bisect.insort(hits, time.monotonic())
 
     async def hold(self, key: str, count: int, window: float, seconds: float) -> None:
         now = time.monotonic()
@@ -151,6 +163,15 @@ class LocalWindow:
             # Stand-in requests that leave the window `seconds` from now.
             for _ in range(count - len(hits)):
                 bisect.insort(hits, now + seconds - window)
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """One counted request: which window counted it, with what stamp, and when (this process's clock)."""
+
+    window: RateWindow
+    stamp: float
+    granted: float
 
 
 class RateLimiter:
@@ -169,19 +190,21 @@ class RateLimiter:
         self._fallback = LocalWindow()
         self._believed: dict[str, int] = {}  # requests in the window at our last grant, per key
 
-    async def _take(self, key: str) -> tuple[float, int]:
+    async def _take(self, key: str) -> tuple[float, int, float, RateWindow]:
         try:
-            return await self.store.take(key, self.limit, self.window + self.MARGIN)
+            return (*await self.store.take(key, self.limit, self.window + self.MARGIN), self.store)
         except Exception as exc:  # the shared window's database is away: count here meanwhile
             log.warning("shared rate window unavailable (%s); counting in this process", type(exc).__name__)
-            return await self._fallback.take(key, self.limit, self.window + self.MARGIN)
+            return (*await self._fallback.take(key, self.limit, self.window + self.MARGIN), self._fallback)
 
-    async def acquire(self, key: str, policy: CallPolicy) -> None:
+    async def acquire(self, key: str, policy: CallPolicy) -> Ticket:
+        """Wait for room for one request to `key`, within the call's budget; the ticket goes back to
+        `done` once the request is answered."""
         while True:
-            wait, count = await self._take(key)
+            wait, count, stamp, window = await self._take(key)
             if wait <= 0:
                 self._believed[key] = count
-                return
+                return Ticket(window, stamp, time.monotonic())
             if wait >= policy.remaining():
                 raise CrmRateLimited(
                     f"the limit of {self.limit} requests per {self.window:g} s for this account is reached",
@@ -190,6 +213,18 @@ class RateLimiter:
                 )
             await policy.on_wait(wait, "waiting for the request-rate limit")
             await anyio.sleep(wait)
+
+    async def done(self, key: str, ticket: Ticket, headers: Mapping[str, str]) -> None:
+        """After the answer. A request answered long after it was counted (a busy process, a slow
+        connection) may have reached the CRM late: it is counted again as of now, so that it leaves
+        our window no earlier than the CRM's. Then the CRM's own count, from its headers."""
+        if time.monotonic() - ticket.granted > self.MARGIN / 2:
+            try:
+                await ticket.window.touch(key, ticket.stamp)
+            except Exception as exc:  # best effort, as below
+                log.warning("could not move a request in the shared rate window (%s)", type(exc).__name__)
+        if headers:
+            await self.observe(key, headers)
 
     async def observe(self, key: str, headers: Mapping[str, str]) -> None:
         """Read the CRM's `X-RateLimit-Remaining` / `-Interval-Milliseconds` off an answer."""

@@ -41,7 +41,9 @@ _SCHEMA = schema(id_type="BIGSERIAL", real="DOUBLE PRECISION", boolean="BOOLEAN"
     " END IF; END $$;"
 )
 # One atomic statement per request: the row lock of INSERT … ON CONFLICT DO UPDATE serialises the
-# replicas, the database's clock times them all. EXCLUDED.hits[1] is this statement's "now".
+# replicas, the database's clock times them all. EXCLUDED.hits[1] is when the statement began, which
+# decides what has left the window (erring towards keeping); a granted request is stamped when the
+# row is ours, after any wait for the lock, so that it cannot leave the window early.
 _TAKE = """
 INSERT INTO rate_windows AS r (key, hits, granted)
 VALUES (%(key)s, ARRAY[extract(epoch FROM clock_timestamp())::float8], TRUE)
@@ -49,8 +51,15 @@ ON CONFLICT (key) DO UPDATE SET
     granted = (SELECT count(*) FROM unnest(r.hits) h WHERE h > EXCLUDED.hits[1] - %(window)s) < %(limit)s,
     hits = ARRAY(SELECT h FROM unnest(r.hits) h WHERE h > EXCLUDED.hits[1] - %(window)s ORDER BY h)
         || CASE WHEN (SELECT count(*) FROM unnest(r.hits) h WHERE h > EXCLUDED.hits[1] - %(window)s) < %(limit)s
-           THEN EXCLUDED.hits ELSE ARRAY[]::float8[] END
-RETURNING granted, cardinality(hits), hits[1], extract(epoch FROM clock_timestamp())::float8
+           THEN ARRAY[extract(epoch FROM clock_timestamp())::float8] ELSE ARRAY[]::float8[] END
+RETURNING granted, cardinality(hits), hits[1], hits[cardinality(hits)], extract(epoch FROM clock_timestamp())::float8
+"""
+# A request answered late is counted again as of now (it may have reached the CRM late).
+_TOUCH = """
+UPDATE rate_windows r
+SET hits = ARRAY(SELECT h FROM unnest(array_replace(r.hits, %(stamp)s::float8, c.now)) h ORDER BY h)
+FROM (SELECT extract(epoch FROM clock_timestamp())::float8 AS now) c
+WHERE r.key = %(key)s
 """
 # Stand-in requests, so that the window holds at least %(count)s for the next %(seconds)s.
 _HOLD = """
@@ -149,10 +158,17 @@ class _PostgresWindow:
     def __init__(self, journal: PostgresJournal) -> None:
         self._journal = journal
 
-    async def take(self, key: str, limit: int, window: float) -> tuple[float, int]:
+    async def take(self, key: str, limit: int, window: float) -> tuple[float, int, float]:
         params = {"key": key, "limit": limit, "window": window}
-        granted, count, oldest, now = await self._journal.statement(_TAKE, params)
-        return (0.0 if granted else max(0.01, oldest + window - now)), int(count)
+        # Granted, the new stamp is the array's last element (appended after the sorted survivors);
+        # refused, the array is the sorted survivors and its first is the oldest.
+        granted, count, oldest, newest, now = await self._journal.statement(_TAKE, params)
+        if granted:
+            return 0.0, int(count), float(newest)
+        return max(0.01, oldest + window - now), int(count), 0.0
+
+    async def touch(self, key: str, stamp: float) -> None:
+        await self._journal.statement(_TOUCH, {"key": key, "stamp": stamp}, False)
 
     async def hold(self, key: str, count: int, window: float, seconds: float) -> None:
         await self._journal.statement(_HOLD, {"key": key, "count": count, "window": window, "seconds": seconds}, False)
