@@ -121,14 +121,14 @@ def claim_in(db: Sql, req: ClaimRequest) -> Claim:
     if req.key is not None:
         earlier = _by_key(db, req)
         if earlier is not None:
-            earlier = _settled(db, req, earlier)
+            earlier = _settled(db, earlier, req.now - req.stale)
             if earlier.outcome != "failed":
                 return Claim(None, earlier, "key")
             db.run("DELETE FROM writes WHERE id = ?", (earlier.id,))  # a surely failed write may be retried
     if req.guard:
         earlier = _recent_same(db, req)
         if earlier is not None:
-            earlier = _settled(db, req, earlier)
+            earlier = _settled(db, earlier, req.now - req.stale)
             return Claim(None, earlier, "inflight" if earlier.outcome == "pending" else "duplicate")
     row_id = _insert(db, req)
     if row_id is None:
@@ -140,7 +140,7 @@ def claim_in(db: Sql, req: ClaimRequest) -> Claim:
             (req.fp, req.tool, req.account, req.key),
         )
         for holder in holders:
-            _settled(db, req, to_row(holder))
+            _settled(db, to_row(holder), req.now - req.stale)
         row_id = _insert(db, req)
     if row_id is not None:
         return Claim(row_id)
@@ -149,11 +149,11 @@ def claim_in(db: Sql, req: ClaimRequest) -> Claim:
     return Claim(None, earlier or _recent_same(db, req), "key" if req.key is not None else "inflight")
 
 
-def _settled(db: Sql, req: ClaimRequest, row: Row) -> Row:
+def _settled(db: Sql, row: Row, stale_before: float) -> Row:
     """The row, marked unknown if it is still pending while its process is gone: long after any call
     could have ended, or at once when that process ran on this host and no longer does (a crash, a
     SIGKILL). Settled when met, so the common path pays no extra statement."""
-    if row.outcome != "pending" or (row.at >= req.now - req.stale and not owner_dead(row.owner)):
+    if row.outcome != "pending" or (row.at >= stale_before and not owner_dead(row.owner)):
         return row
     db.run("UPDATE writes SET outcome = 'unknown' WHERE id = ? AND outcome = 'pending'", (row.id,))
     return dataclasses.replace(row, outcome="unknown")
@@ -257,11 +257,11 @@ class Journal(ABC):
     async def settle(self, stale: float = STALE_AFTER) -> int:
         """Mark unknown every pending row whose process is gone (on this host, or silent for `stale`
         seconds): run at start, so a crash's rows are settled before anyone asks. How many it marked."""
-        req = ClaimRequest("", "", "", "", None, False, 0.0, stale, time.time())
+        stale_before = time.time() - stale
 
         def sweep(db: Sql) -> int:
             rows = [to_row(r) for r in db.all(f"{_SELECT} WHERE outcome = 'pending'")]
-            return sum(_settled(db, req, row).outcome == "unknown" for row in rows)
+            return sum(_settled(db, row, stale_before).outcome == "unknown" for row in rows)
 
         return await self._write(sweep, atomic=True)
 
