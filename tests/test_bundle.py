@@ -51,6 +51,10 @@ def test_user_config_reaches_the_server_under_its_variable_names() -> None:
         "LEADCONNECTOR_TOKEN",
         "LEADCONNECTOR_LOCATION_ID",
         "LEADCONNECTOR_PIPELINE_ID",
+        "PLAZBOT_NUMBER_FORMAT",
+        "PLAZBOT_DEFAULT_COUNTRY",
+        "LEADCONNECTOR_NUMBER_FORMAT",
+        "LEADCONNECTOR_DEFAULT_COUNTRY",
     }
     for value in env.values():
         key = re.fullmatch(r"\$\{user_config\.(\w+)\}", value)

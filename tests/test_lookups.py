@@ -152,7 +152,7 @@ async def test_every_documented_no_match_reads_as_no_contact(
     ("arguments", "expected"),
     [
         ({"contactPhone": "+51 9123"}, "contactPhone: is too short to hold a country code (6 digits; at least 8)"),
-        ({"contactPhone": "0912345678"}, "contactPhone: starts with a national 0"),
+        ({"contactPhone": "0912345678"}, "contactPhone: is not written with its country code: add the country code"),
         ({"contactEmail": "maria"}, "contactEmail: must be an email address"),
         (
             {"contactId": "contact-456", "contactPhone": "+51912345678"},

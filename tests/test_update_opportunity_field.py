@@ -107,9 +107,9 @@ async def test_unknown_opportunity_is_a_not_found_error(client: Client, sandbox:
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        ({"field": "amount", "value": "mil"}, "value: for amount, must be a number"),
-        ({"field": "amount", "value": -5}, "value: for amount, must be a finite number ≥ 0"),
-        ({"field": "amount", "value": "inf"}, "value: for amount, must be a finite number ≥ 0"),
+        ({"field": "amount", "value": "mil"}, "value: for amount, must be digits"),
+        ({"field": "amount", "value": -5}, "value: for amount, must be ≥ 0"),
+        ({"field": "amount", "value": "inf"}, "value: for amount, must be written with digits only"),
         ({"field": "expirationDate", "value": "mañana"}, "value: for expirationDate, must be an ISO date"),
         (
             {"field": "assignedAgentId", "value": "no es un id"},

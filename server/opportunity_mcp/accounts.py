@@ -10,8 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from opportunity_mcp.crm.base import Account, Family
+from opportunity_mcp.crm.base import COMMON_OPTIONS, Account, Family
 from opportunity_mcp.crm.families import FAMILIES
+from opportunity_mcp.numbers import NUMBER_FORMATS
+from opportunity_mcp.phones import is_country
 from opportunity_mcp.values import ConfigError, base_url, crm_id, is_email, secret
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
@@ -33,7 +35,20 @@ def config_help() -> str:
     return "\n".join(lines)
 
 
+def _option_keys(family: Family) -> tuple[str, ...]:
+    return (*family.options, *COMMON_OPTIONS)
+
+
 def _checked(family: Family, key: str, value: str, where: str) -> str:
+    value = value.strip()
+    if key == "number_format" and value not in NUMBER_FORMATS:
+        raise ConfigError(f"Invalid configuration: {where}: must be {' or '.join(map(repr, NUMBER_FORMATS))}")
+    if key == "default_country":
+        if not is_country(value.upper()):
+            raise ConfigError(f"Invalid configuration: {where}: must be a two-letter ISO country code such as PE")
+        return value.upper()
+    if key == "number_format":
+        return value
     try:
         return base_url(value) if key == "base_url" else crm_id(value)
     except ValueError as exc:
@@ -91,7 +106,7 @@ def from_environment(family: Family, environ: Mapping[str, str]) -> Account | No
     url = _checked(family, "base_url", environ.get(url_var, "").strip() or family.default_url, url_var)
     options = login_options + tuple(
         (key, _checked(family, key, value, family.variable(key)))
-        for key in family.options
+        for key in _option_keys(family)
         if (value := environ.get(family.variable(key), "").strip())
     )
     return Account(
@@ -135,10 +150,10 @@ def from_file_entry(name: str, entry: AccountEntry, environ: Mapping[str, str], 
     extra: dict[str, Any] = dict(entry.model_extra or {})
     who = family.login[0] if family.login else None
     login = extra.pop(who, None) if who else None
-    allowed = {family.target_key, *family.options}
+    allowed = {family.target_key, *_option_keys(family)}
     if family.target_key not in extra or not set(extra) <= allowed:
         unknown = sorted(set(extra) - allowed)
-        optional = [*family.options, *([f"{who} (then secret_env holds the password)"] if who else [])]
+        optional = [*_option_keys(family), *([f"{who} (then secret_env holds the password)"] if who else [])]
         takes = " and ".join([family.target_key, *(f"optional {o}" for o in optional)])
         problem = f"; unknown keys: {', '.join(unknown)} (Extra inputs are not permitted)" if unknown else ""
         raise ConfigError(f"{path}: accounts.{name}: a {family.name} account takes {takes}{problem}")

@@ -10,30 +10,36 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationInfo
 
+from opportunity_mcp.numbers import AmountError, NumberFormat, amount
 from opportunity_mcp.phones import PhoneError, e164
-from opportunity_mcp.values import is_email
+from opportunity_mcp.untrusted import control_characters
+from opportunity_mcp.values import ID_RULE, is_email, is_id
 
-# ASCII only: ids travel in headers and query strings.
-_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}", re.ASCII)
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How the account a call writes to reads what people write: its number format and the country
+    of a phone given without its code. Passed as the validation context; unknown: strict reading."""
+
+    number_format: NumberFormat | None = None
+    default_country: str | None = None
+
+
+def _reading(info: ValidationInfo | None) -> Reading:
+    found = info.context if info is not None else None
+    return found if isinstance(found, Reading) else Reading()
 
 
 def _check_id(value: str) -> str:
-    if not _ID_RE.fullmatch(value):
-        raise ValueError("must be an id as the CRM gave it (letters, digits, '-', '_', '.', ':'; ≤128)")
-    return value
-
-
-def _no_bool(value: Any) -> Any:
-    # JSON true/false would otherwise pass as 1/0 in lax mode.
-    if isinstance(value, bool):
-        raise ValueError("must be a number, not true/false")
+    if not is_id(value):
+        raise ValueError(f"must be an id as the CRM gave it ({ID_RULE})")
     return value
 
 
@@ -43,22 +49,32 @@ def _text_or_number(value: Any) -> Any:
         raise ValueError("must be text or a number, not true/false")
     if not isinstance(value, str | int | float):
         raise ValueError("must be text or a number (one value, not a list or an object)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    if isinstance(value, int) and abs(value) >= 10**15:
+        raise ValueError("must be text, or a number below 10^15")
     return value
 
 
-def _money(value: float) -> float:
-    if not math.isfinite(value) or value < 0:
-        raise ValueError("must be a finite number ≥ 0")
+def _money(value: Any, info: ValidationInfo) -> float:
+    try:
+        return amount(value, _reading(info).number_format)
+    except AmountError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def checked_text(value: str, limit: int, *, allow: str = "") -> str:
+    """Text of 1 to `limit` characters with no control characters (those in `allow` aside)."""
+    if not value or len(value) > limit:
+        raise ValueError(f"must be text of 1 to {limit} characters")
+    if control_characters(value, allow=allow):
+        kept = " (line breaks and tabs aside)" if allow else ""
+        raise ValueError(f"must not contain control or line-separator characters{kept}")
     return value
 
 
-def _text(limit: int) -> AfterValidator:
-    def check(value: str) -> str:
-        if not value or len(value) > limit:
-            raise ValueError(f"must be text of 1 to {limit} characters")
-        return value
-
-    return AfterValidator(check)
+def _text(limit: int, *, allow: str = "") -> AfterValidator:
+    return AfterValidator(lambda value: checked_text(value, limit, allow=allow))
 
 
 def iso_date(value: str) -> str:
@@ -75,7 +91,8 @@ def iso_date(value: str) -> str:
 # Constraints live in validators, not in the published schema: they cost the agent no tokens,
 # and the refusal says what is allowed.
 Id = Annotated[str, AfterValidator(_check_id)]
-Money = Annotated[float, BeforeValidator(_no_bool), AfterValidator(_money), Field(json_schema_extra={"minimum": 0})]
+# Read before pydantic's own float parsing, which would take "1.200" as 1.2 and "1_000" as 1000.
+Money = Annotated[float, BeforeValidator(_money), Field(json_schema_extra={"minimum": 0})]
 Name = Annotated[str, _text(200)]
 IdemKey = Annotated[str, _text(200)]
 _KEY_HELP = "The triggering message's id"
@@ -88,15 +105,15 @@ _DUP_HELP = "Create even if a duplicate"
 IsoDate = Annotated[str, Field(json_schema_extra={"format": "date"}), AfterValidator(iso_date)]
 
 
-def _phone(value: str) -> str:
+def _phone(value: str, info: ValidationInfo | None = None) -> str:
     try:
-        return e164(value)
+        return e164(value, _reading(info).default_country)
     except PhoneError as exc:
         raise ValueError(str(exc)) from None
 
 
 def _email(value: str) -> str:
-    if not is_email(value):
+    if not is_email(value) or control_characters(value):
         raise ValueError("must be an email address")
     return value
 
@@ -128,7 +145,7 @@ class ToolArgs(BaseModel):
 
 class CreateOpportunityArgs(ToolArgs):
     name: Annotated[Name, Field(description="Deal name")]
-    description: Annotated[str, _text(5000), Field(description="What is sold")]
+    description: Annotated[str, _text(5000, allow="\n\t"), Field(description="What is sold")]
     amount: Annotated[Money, Field(description="Deal value, no currency sign")]
     contactId: Annotated[Id | None, Field(description="Contact id")] = None
     contactPhone: Annotated[Phone | None, Field(description=_PHONE_HELP)] = None
@@ -140,7 +157,7 @@ class CreateOpportunityArgs(ToolArgs):
     expirationDate: Annotated[IsoDate | None, Field(description="Close date")] = None
     workspaceId: Annotated[Id | None, Field(description="Default: the configured one")] = None
     idempotencyKey: Annotated[IdemKey | None, Field(description=_KEY_HELP)] = None
-    allowDuplicate: Annotated[bool, Field(description=_DUP_HELP)] = False
+    allowDuplicate: Annotated[StrictBool, Field(description=_DUP_HELP)] = False
 
 
 UpdatableField = Literal[
@@ -159,17 +176,14 @@ class UpdateOpportunityFieldArgs(ToolArgs):
     customFieldName: Annotated[str | None, _text(100), Field(description="When field is customFields")] = None
     workspaceId: Annotated[Id | None, Field(description="Default: the configured one")] = None
 
-    def checked_value(self) -> str | float:
+    def checked_value(self, reading: Reading | None = None) -> str | float:
         """The value validated and normalised for `field` (raises ValueError naming what is allowed)."""
-        value = self.value
+        value, reading = self.value, reading or Reading()
         if self.field == "amount":
             try:
-                number = float(value)
-            except ValueError:
-                raise ValueError("value: for amount, must be a number ≥ 0 (no currency sign)") from None
-            if not math.isfinite(number) or number < 0:
-                raise ValueError("value: for amount, must be a finite number ≥ 0")
-            return number
+                return amount(value, reading.number_format)
+            except AmountError as exc:
+                raise ValueError(f"value: for amount, {exc}") from None
         text = value if isinstance(value, str) else _plain_number(value)
         text = text.strip()
         if self.field == "expirationDate":
@@ -179,28 +193,32 @@ class UpdateOpportunityFieldArgs(ToolArgs):
                 raise ValueError(f"value: for expirationDate, {exc}") from None
         if self.field in ("stageId", "assignedAgentId", "contactId"):
             try:
-                return reference(self.field, text)[1]
+                return reference(self.field, text, reading)[1]
             except ValueError as exc:
                 raise ValueError(f"value: for {self.field}, {exc}") from None
-        limit = 200 if self.field == "name" else 5000
-        if not text or len(text) > limit:
-            raise ValueError(f"value: for {self.field}, must be text of 1 to {limit} characters")
-        return text
+        limit, allow = (200, "") if self.field == "name" else (5000, "\n\t")
+        try:
+            return checked_text(text, limit, allow=allow)
+        except ValueError as exc:
+            raise ValueError(f"value: for {self.field}, {exc}") from None
 
 
 Reference = Literal["id", "name", "email", "phone"]
 
 
-def reference(field: str, text: str) -> tuple[Reference, str]:
+def reference(field: str, text: str, reading: Reading | None = None) -> tuple[Reference, str]:
     """What an update's value for stageId, assignedAgentId or contactId is: an id, or a stage's name,
     a seller's email, a contact's phone (starting with + or 00) or email; normalised."""
     if field == "contactId" and text.startswith(("+", "00")):
-        return "phone", _phone(text)
+        try:
+            return "phone", e164(text, (reading or Reading()).default_country)
+        except PhoneError as exc:
+            raise ValueError(str(exc)) from None
     if field in ("contactId", "assignedAgentId") and "@" in text:
         return "email", _email(text)
     if field == "stageId" and not (text.isascii() and " " not in text and any(c.isdigit() or c in "-_" for c in text)):
-        if not text or len(text) > 200:
-            raise ValueError("must be a stage id or a stage's name (1 to 200 characters)")
+        if not text or len(text) > 200 or control_characters(text):
+            raise ValueError("must be a stage id or a stage's name (1 to 200 characters, no control characters)")
         return "name", text  # one ASCII word with a digit, '-' or '_' is an id; anything else a name
     try:
         return "id", _check_id(text)
@@ -259,12 +277,12 @@ class UpsertOpportunityArgs(ToolArgs):
         Field(description="Follower user ids"),
     ] = None
     followersActionType: Annotated[Literal["add", "remove"], Field(description="Followers action")] = "add"
-    isRemoveAllFollowers: Annotated[bool, Field(description="Clear followers first")] = False
+    isRemoveAllFollowers: Annotated[StrictBool, Field(description="Clear followers first")] = False
     pipelineId: Annotated[Id | None, Field(description="Default: the configured one")] = None
     pipelineName: Annotated[Name | None, Field(description="Or pipeline name")] = None
     locationId: Annotated[Id | None, Field(description="Default: the configured one")] = None
     idempotencyKey: Annotated[IdemKey | None, Field(description=_KEY_HELP)] = None
-    allowDuplicate: Annotated[bool, Field(description=_DUP_HELP)] = False
+    allowDuplicate: Annotated[StrictBool, Field(description=_DUP_HELP)] = False
 
 
 class Envelope(BaseModel):

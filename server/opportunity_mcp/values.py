@@ -9,7 +9,15 @@ from pydantic import SecretStr
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _HEADER_SAFE = re.compile(r"[!-~]{1,4096}", re.ASCII)
+# ASCII only: ids travel in paths, headers and query strings. '.' and '..' would name another path.
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}", re.ASCII)
+ID_RULE = "letters, digits, '-', '_', '.', ':'; at most 128; not '.' or '..'"
+
+
+def is_id(value: str) -> bool:
+    return _ID.fullmatch(value) is not None and bool(value.strip("."))
+
+
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}")
 
 
@@ -39,8 +47,8 @@ def secret(text: str) -> SecretStr:
 
 def crm_id(value: str) -> str:
     value = value.strip()
-    if not _ID.fullmatch(value):
-        raise ValueError("must be an id as the CRM shows it (letters, digits, '-', '_', '.', ':')")
+    if not is_id(value):
+        raise ValueError(f"must be an id as the CRM shows it ({ID_RULE})")
     return value
 
 

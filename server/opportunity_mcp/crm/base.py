@@ -35,6 +35,11 @@ class Account:
         return next((value for name, value in self.options if name == key), None)
 
 
+# Keys every account may set, whatever its CRM: how it reads what people write (a number format such
+# as "1.234,56", and the ISO country of phones given without their code).
+COMMON_OPTIONS = ("number_format", "default_country")
+
+
 class ShapeMemory(Protocol):
     """Where a request shape an account accepts is remembered (the journal database)."""
 
@@ -84,5 +89,5 @@ class Family:
 
     def variables(self) -> tuple[str, ...]:
         """Every environment variable of its single account, as hosts and docs spell them."""
-        keys = ("base_url", self.secret_key, *(self.login or ()), self.target_key, *self.options)
+        keys = ("base_url", self.secret_key, *(self.login or ()), self.target_key, *self.options, *COMMON_OPTIONS)
         return tuple(self.variable(k) for k in keys)

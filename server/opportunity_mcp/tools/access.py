@@ -14,6 +14,8 @@ from pydantic import BaseModel, ValidationError
 
 from opportunity_mcp.crm.base import CrmClient
 from opportunity_mcp.journal import Journal
+from opportunity_mcp.models import Reading
+from opportunity_mcp.numbers import number_format
 from opportunity_mcp.tools.references import ReferenceCache
 from opportunity_mcp.validation import describe_validation
 
@@ -126,9 +128,27 @@ def _given(model: type[BaseModel], arguments: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def parse(model: type[M], arguments: dict[str, Any]) -> M:
-    """The tool's arguments, validated; a refusal names each argument and what is allowed."""
+def reading_for(state: State, kind: type[CrmClient], wanted: object) -> Reading:
+    """How the account a call will write to reads numbers and phones, known before its arguments are
+    validated: the account its raw `wanted` target names, or the only one it may write to. When that
+    is unclear (the arguments will be refused anyway), the strict reading."""
     try:
-        return model.model_validate(_given(model, arguments))
+        allowed = state.allowed()
+    except ToolError:
+        return Reading()
+    usable = [c for c in state.clients if isinstance(c, kind) and (allowed is None or c.account.name in allowed)]
+    if isinstance(wanted, str) and wanted.strip():
+        usable = [c for c in usable if c.account.target == wanted.strip()]
+    if len(usable) != 1:
+        return Reading()
+    account = usable[0].account
+    return Reading(number_format(account.option("number_format")), account.option("default_country"))
+
+
+def parse(model: type[M], arguments: dict[str, Any], reading: Reading | None = None) -> M:
+    """The tool's arguments, validated, reading amounts and phones as the account does; a refusal
+    names each argument and what is allowed."""
+    try:
+        return model.model_validate(_given(model, arguments), context=reading or Reading())
     except ValidationError as exc:
         raise ToolError(describe_validation(exc, model)) from None

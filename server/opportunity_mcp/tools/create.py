@@ -10,7 +10,7 @@ from mcp_types import CallToolResult
 
 from opportunity_mcp.crm.plazbot import NewOpportunity, PlazbotClient
 from opportunity_mcp.models import CreateOpportunityArgs, with_ids
-from opportunity_mcp.tools.access import idempotency_key, parse, pick, state_of
+from opportunity_mcp.tools.access import idempotency_key, parse, pick, reading_for, state_of
 from opportunity_mcp.tools.plazbot_names import plazbot_contact, plazbot_seller, plazbot_stage
 from opportunity_mcp.tools.resolve import Lookups, exclusive
 from opportunity_mcp.tools.spec import ToolSpec
@@ -20,13 +20,13 @@ from opportunity_mcp.tools.write import Write, call_policy, journaled
 async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
     """Create a Plazbot/Wabotify opportunity (deal). Phones, emails and names are looked up; never
     invent an id."""
-    args = parse(CreateOpportunityArgs, arguments)
+    state = state_of(ctx)
+    args = parse(CreateOpportunityArgs, arguments, reading_for(state, PlazbotClient, arguments.get("workspaceId")))
     key = idempotency_key(ctx, args.idempotencyKey)  # any channel; refused before anything is sent
     given = vars(args)
     exclusive(given, "contactId", "contactPhone", "contactEmail")
     exclusive(given, "assignedComercialId", "assigneeEmail")
     exclusive(given, "stageId", "stageName")
-    state = state_of(ctx)
     client = pick(state, PlazbotClient, args.workspaceId, "workspaceId", "workspace")
     look = Lookups(state, client, call_policy(ctx))
     contact = args.contactId or await plazbot_contact(look, client, args.contactPhone, args.contactEmail)

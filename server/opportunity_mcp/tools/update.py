@@ -11,7 +11,7 @@ from mcp_types import CallToolResult
 
 from opportunity_mcp.crm.plazbot import FieldChange, PlazbotClient
 from opportunity_mcp.models import UpdateOpportunityFieldArgs, reference
-from opportunity_mcp.tools.access import parse, pick, state_of
+from opportunity_mcp.tools.access import parse, pick, reading_for, state_of
 from opportunity_mcp.tools.plazbot_names import plazbot_contact, plazbot_seller, plazbot_stage
 from opportunity_mcp.tools.resolve import Lookups
 from opportunity_mcp.tools.spec import ToolSpec
@@ -19,7 +19,7 @@ from opportunity_mcp.tools.write import Write, call_policy, journaled
 
 
 async def _resolved(look: Lookups, client: PlazbotClient, field: str, value: str) -> str:
-    """The id a name, an email or a phone stands for; an id as it is."""
+    """The id a name, an email or a phone stands for (`value` is already normalised); an id as it is."""
     how, text = reference(field, value)
     if how == "id":
         return text
@@ -35,16 +35,17 @@ async def _resolved(look: Lookups, client: PlazbotClient, field: str, value: str
 async def update_opportunity_field(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
     """Change one field of a Plazbot/Wabotify opportunity (a custom field: customFields with
     customFieldName)."""
-    args = parse(UpdateOpportunityFieldArgs, arguments)
+    state = state_of(ctx)
+    reading = reading_for(state, PlazbotClient, arguments.get("workspaceId"))
+    args = parse(UpdateOpportunityFieldArgs, arguments, reading)
     if args.field == "customFields" and not args.customFieldName:
         raise ToolError("Invalid arguments: customFieldName: required when field is customFields")
     if args.field != "customFields" and args.customFieldName:
         raise ToolError("Invalid arguments: customFieldName: only allowed when field is customFields")
     try:
-        value = args.checked_value()
+        value = args.checked_value(reading)
     except ValueError as exc:
         raise ToolError(f"Invalid arguments: {exc}") from None
-    state = state_of(ctx)
     client = pick(state, PlazbotClient, args.workspaceId, "workspaceId", "workspace")
     look = Lookups(state, client, call_policy(ctx))
     if args.field in ("stageId", "assignedAgentId", "contactId"):

@@ -15,7 +15,7 @@ from opportunity_mcp.crm.leadconnector import LeadConnectorClient, Upsert
 from opportunity_mcp.crm.lookups import Named
 from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.models import HUMAN_ARGUMENTS, UpsertOpportunityArgs, with_ids
-from opportunity_mcp.tools.access import idempotency_key, parse, pick, state_of
+from opportunity_mcp.tools.access import idempotency_key, parse, pick, reading_for, state_of
 from opportunity_mcp.tools.resolve import Lookups, exclusive
 from opportunity_mcp.tools.spec import ToolSpec
 from opportunity_mcp.tools.write import Write, call_policy, journaled
@@ -105,7 +105,8 @@ async def _pipeline_of(look: Lookups, client: LeadConnectorClient, args: UpsertO
 async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
     """Create (no id) or update (id) a LeadConnector opportunity: HighLevel, Leadway. Phones, emails
     and names are looked up."""
-    args = parse(UpsertOpportunityArgs, arguments)
+    state = state_of(ctx)
+    args = parse(UpsertOpportunityArgs, arguments, reading_for(state, LeadConnectorClient, arguments.get("locationId")))
     key = idempotency_key(ctx, args.idempotencyKey)  # any channel; refused before anything is sent
     given = vars(args)
     for pair in (
@@ -118,7 +119,6 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
         exclusive(given, *pair)
     if args.id is None and args.name is None:
         raise ToolError("Invalid arguments: name: required when id is not given (a new opportunity needs a name)")
-    state = state_of(ctx)
     client = pick(state, LeadConnectorClient, args.locationId, "locationId", "location")
     look = Lookups(state, client, call_policy(ctx), scopes=find.SCOPES)
     ids = await _ids(look, client, args)
