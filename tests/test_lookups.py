@@ -35,7 +35,7 @@ async def test_a_phone_as_people_write_it_finds_the_contact(client: Client, sand
     assert search.query["cellphone"] == "51912345678"  # Plazbot's form: digits with the country code
     (sent,) = sandbox.requests_to("plazbot.create")
     assert sent.body["contactId"] == "contact-456"
-    assert "contact Maria Lopez (+51912345678)" in text_of(result)
+    assert "contact 'Maria Lopez (+51912345678)'" in text_of(result)
     assert result.structured_content is not None
     assert result.structured_content["resolved"] == {"contact": "Maria Lopez (+51912345678)"}
 
@@ -56,7 +56,7 @@ async def test_names_and_emails_in_one_create(client: Client, sandbox: SandboxSt
         "stage-proposal",
     )
     text = text_of(result)
-    assert "stage Propuesta, contact Maria Lopez (MARIA@empresa.pe), assigned to juan@acme.com" in text
+    assert "stage 'Propuesta', contact 'Maria Lopez (MARIA@empresa.pe)', assigned to 'juan@acme.com'" in text
     assert await _journal_requests(client) == "4"  # contact, users, workspace, create
 
 
@@ -109,7 +109,7 @@ async def test_a_miss_lists_the_candidates_and_writes_nothing(client: Client, sa
     assert result.is_error
     text = text_of(result)
     assert "Not found: stageName 'Negociasion' matches no stage in workspace ws-sandbox" in text
-    assert "Nuevo (stage-new), Calificado (stage-qualified)" in text and "and 2 more" in text
+    assert "'Nuevo' (stage-new), 'Calificado' (stage-qualified)" in text and "and 2 more" in text
     assert "Nothing was written" in text
     assert sandbox.requests_to("plazbot.create") == []
 
@@ -119,13 +119,13 @@ async def test_a_miss_lists_the_candidates_and_writes_nothing(client: Client, sa
     [
         (
             {"stageName": "negociacion"},
-            "Ambiguous: stageName 'negociacion' matches 2 stages: Negociación (stage-negotiation), "
-            "NEGOCIACION (stage-negotiation-old). Nothing was written; pass stageId",
+            "Ambiguous: stageName 'negociacion' matches 2 stages. Nothing was written; pass stageId with the one "
+            "you mean: 'Negociación' (stage-negotiation), 'NEGOCIACION' (stage-negotiation-old).",
         ),
         (
             {"contactPhone": "+51 987 654 321"},
-            "Ambiguous: 2 contacts have contactPhone +51987654321: Mario López (contact-457), "
-            "Marta Lopez (contact-458). Nothing was written; pass contactId",
+            "Ambiguous: 2 contacts have contactPhone +51987654321. Nothing was written; pass contactId with the "
+            "one you mean: 'Mario López' (contact-457), 'Marta Lopez' (contact-458).",
         ),
     ],
 )
@@ -254,14 +254,17 @@ async def test_upsert_resolves_pipeline_stage_seller_contact_and_lost_reason(
     assert third["contactId"] == "LiKJ2vnRg5ETM8Z19K7"
     assert sandbox.requests_to("lc.contact_duplicate")[0].query["number"] == "+51912345678"  # E.164 for LeadConnector
     assert len(sandbox.requests_to("lc.pipelines")) == 1  # pipelines and their stages: one list, kept
-    assert "pipeline Renovaciones, stage Renewed" in text_of(renewal) and "assigned to ana@acme.com" in text_of(renewal)
-    assert "lost reason Precio" in text_of(lost)
+    assert "pipeline 'Renovaciones', stage 'Renewed'" in text_of(renewal)
+    assert "assigned to 'ana@acme.com'" in text_of(renewal)
+    assert "lost reason 'Precio'" in text_of(lost)
 
 
 async def test_a_stage_name_in_another_pipeline_is_not_found_there(client: Client, sandbox: SandboxState) -> None:
     result = await client.call_tool("upsert_opportunity", {"name": "x", "stageName": "Renewed"})
     assert result.is_error
-    assert "Not found: stageName 'Renewed' matches no stage in location loc-sandbox; known: New lead" in text_of(result)
+    said = text_of(result)
+    assert "Not found: stageName 'Renewed' matches no stage in location loc-sandbox. Nothing was written" in said
+    assert "Known: 'New lead' (7915dedc-8f18-44d5-8bc3-77c04e994a10)" in said
 
 
 # Each lookup route, the call that makes it, and the write route that follows it.

@@ -91,7 +91,7 @@ async def test_wrong_credentials_say_which_variables_and_write_nothing(
         refused = await client.call_tool("create_opportunity", DEAL)
     assert refused.is_error
     text = text_of(refused)
-    assert "refused the credentials (HTTP 401): Invalid credentials" in text
+    assert "refused the credentials (HTTP 401): 'Invalid credentials." in text
     assert f"check {SOURCE}" in text and "retrying will not help" in text
     assert "not-the-password" not in text
     assert_clean(text)

@@ -145,7 +145,7 @@ async def test_a_422_naming_the_other_shape_is_learned_and_nothing_is_dropped(
     first = await client.call_tool("upsert_opportunity", {"name": "Por contacto", "contactId": "contact-lc-1"})
     assert first.is_error
     assert "this location's upsert has no contactId, so a new opportunity cannot be linked to contact" in text_of(first)
-    assert "learned from its 422: property contactId should not exist" in text_of(first)
+    assert "learned from its 422: 'property contactId should not exist'" in text_of(first)
     again = await client.call_tool("upsert_opportunity", {"name": "Por contacto", "contactId": "contact-lc-2"})
     assert again.is_error and len(sandbox.requests_to("lc.upsert")) == 1  # learned: refused before sending
     unlinked = await client.call_tool("upsert_opportunity", {"name": "Sin contacto"})
@@ -171,7 +171,7 @@ async def test_a_422_on_an_update_by_id_says_what_to_change(client: Client, sand
     assert result.is_error
     text = text_of(result)
     assert "this location's upsert is the contact-keyed form" in text
-    assert "learned from its 422: property id should not exist" in text
+    assert "learned from its 422: 'property id should not exist'" in text
     assert "Nothing was written." in text
 
 

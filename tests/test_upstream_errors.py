@@ -52,35 +52,35 @@ MATRIX = [
     Case(
         "401",
         Fault(status=401, body=json.dumps({"statusCode": 401, "message": "Invalid token", "error": "x"})),
-        "refused the credentials (HTTP 401): Invalid token. The server's credentials are wrong",
+        "refused the credentials (HTTP 401): 'Invalid token'. The server's credentials are wrong",
         "failed",
         1,
     ),
     Case(
         "403",
         Fault(status=403, body=json.dumps({"statusCode": 403, "message": "No scope"})),
-        "refused permission (HTTP 403): No scope. The server's credentials are wrong, expired or lack permission",
+        "refused permission (HTTP 403): 'No scope'. The server's credentials are wrong, expired or lack permission",
         "failed",
         1,
     ),
     Case(
         "404",
         Fault(status=404, body=json.dumps({"statusCode": 404, "message": "Not here"})),
-        "did not find what the request names (HTTP 404): Not here. Nothing was written. Check the ids",
+        "did not find what the request names (HTTP 404): 'Not here'. Nothing was written. Check the ids",
         "failed",
         1,
     ),
     Case(
         "400",
         Fault(status=400, body=json.dumps({"statusCode": 400, "message": "Bad Request"})),
-        "refused the values (HTTP 400): Bad Request. Nothing was written. Fix those values",
+        "refused the values (HTTP 400): 'Bad Request'. Nothing was written. Fix those values",
         "failed",
         1,
     ),
     Case(
         "422 list",
         Fault(status=422, body=json.dumps({"statusCode": 422, "message": ["a is bad", "b is bad"]})),
-        "refused the values (HTTP 422): a is bad; b is bad. Nothing was written.",
+        "refused the values (HTTP 422): 'a is bad'; 'b is bad'. Nothing was written.",
         "failed",
         1,
     ),
@@ -183,7 +183,7 @@ def _expectations(case: Case, route: str) -> tuple[str, str, int | None]:
     if case.name == "success false":
         if route == "lc.upsert":  # no opportunity and no `new` in the answer: nothing to trust
             return f"answered without the opportunity it upserted. The opportunity {UNKNOWN_CREATE}", "unknown", 1
-        return "Plazbot reported a failure: No se pudo. Nothing was written.", "failed", 1
+        return "Plazbot reported a failure: 'No se pudo'. Nothing was written.", "failed", 1
     if route == "plazbot.update" and case.update_text is not None:
         requests = case.requests if case.update_requests == -1 else case.update_requests
         return case.update_text, case.update_journal or case.journal, requests
@@ -240,7 +240,7 @@ async def test_plazbot_success_false_is_a_failure(client: Client, sandbox: Sandb
     result = await client.call_tool(*CALLS["plazbot.create"])
     assert result.is_error
     assert text_of(result) == (
-        "Error executing tool create_opportunity: Plazbot reported a failure: Límite de oportunidades. "
+        "Error executing tool create_opportunity: Plazbot reported a failure: 'Límite de oportunidades'. "
         "Nothing was written."
     )
 
@@ -251,7 +251,7 @@ async def test_plazbot_success_false_with_a_client_code_maps_like_the_status(
     body = {"success": False, "code": 404, "errorCode": "NF", "message": "Contacto no existe", "data": None}
     sandbox.inject(Fault(route="plazbot.create", status=200, body=json.dumps(body)))
     result = await client.call_tool(*CALLS["plazbot.create"])
-    assert "did not find what the request names (HTTP 404): Contacto no existe" in text_of(result)
+    assert "did not find what the request names (HTTP 404): 'Contacto no existe'" in text_of(result)
 
 
 async def test_success_without_an_opportunity_is_not_reported_as_done(client: Client, sandbox: SandboxState) -> None:

@@ -16,13 +16,15 @@ from opportunity_mcp.crm.errors import (
     CrmRateLimited,
 )
 from opportunity_mcp.models import Envelope
+from opportunity_mcp.untrusted import clean, quoted
 
 MAX_TEXT = 400
 WriteKind = Literal["create", "update", "upsert-new", "upsert-id"]
 
 
-def _short(value: str, limit: int = 48) -> str:
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+def bounded(text: str, limit: int = MAX_TEXT) -> str:
+    """Any answer's text, success or error, at most `limit` characters."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def money(amount: float) -> str:
@@ -31,9 +33,9 @@ def money(amount: float) -> str:
 
 def success_text(env: Envelope, *, field: str | None = None) -> str:
     """E.g. "Created opportunity OPP-2026-0001 'Plan anual' (id 789) for 1,200.50, contact 456."."""
-    ref = f"opportunity {env.code} " if env.code else "opportunity "
-    label = f"'{_short(env.name)}' " if env.name else ""
-    head = f"{ref}{label}(id {env.id})"
+    ref = f"opportunity {clean(env.code)} " if env.code else "opportunity "
+    label = f"{quoted(env.name)} " if env.name else ""
+    head = f"{ref}{label}(id {clean(env.id)})"
     words = env.resolved or {}
     if field is not None:
         shown = _field_value(env, field, words)
@@ -48,24 +50,33 @@ def success_text(env: Envelope, *, field: str | None = None) -> str:
             parts.pop()
             text = f"{verb} {head}" + (" " + ", ".join(parts) if parts else "") + "."
     text += _notes(env)
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+    return bounded(text)
 
 
 def _notes(env: Envelope) -> str:
-    return "".join(f" Note: {warning}" for warning in env.warnings)
+    return "".join(f" Note: {clean(warning, 200)}" for warning in env.warnings)
 
 
 def _parts(env: Envelope, words: dict[str, str]) -> list[str]:
     """What a created or updated deal now holds, names before ids."""
-    stage = words.get("stage") or (env.stage if env.stage and len(env.stage) <= 20 else None)  # a UUID costs tokens
+
+    # Names in words, quoted (a customer may have named themselves anything); ids as they are, a UUID
+    # left out for the tokens it costs.
+    def said(kind: str, fallback: str | None, short: bool = False) -> str | None:
+        if kind in words:
+            return quoted(words[kind])
+        if fallback and not (short and len(fallback) > 20):
+            return clean(fallback)
+        return None
+
     found = [
         f"for {money(env.amount)}" if env.amount is not None else None,
-        f"status {env.status}" if env.status else None,
-        f"pipeline {_short(words['pipeline'], 40)}" if "pipeline" in words else None,
-        f"stage {_short(stage, 40)}" if stage else None,
-        f"lost reason {_short(words['lost reason'], 40)}" if "lost reason" in words else None,
-        f"contact {_short(c, 60)}" if (c := words.get("contact") or env.contact) else None,
-        f"assigned to {_short(a, 40)}" if (a := words.get("seller") or env.assignee) else None,
+        f"status {clean(env.status)}" if env.status else None,
+        f"pipeline {p}" if (p := said("pipeline", None)) else None,
+        f"stage {s}" if (s := said("stage", env.stage, short=True)) else None,
+        f"lost reason {r}" if (r := said("lost reason", None)) else None,
+        f"contact {c}" if (c := said("contact", env.contact)) else None,
+        f"assigned to {a}" if (a := said("seller", env.assignee)) else None,
     ]
     return [part for part in found if part]
 
@@ -75,11 +86,11 @@ def _field_value(env: Envelope, field: str, words: dict[str, str]) -> str | None
         return money(env.amount)
     said = {"stageId": words.get("stage"), "assignedAgentId": words.get("seller"), "contactId": words.get("contact")}
     if said.get(field):
-        return f"'{_short(str(said[field]), 60)}'"
+        return quoted(str(said[field]))
     value = {"name": env.name, "stageId": env.stage, "assignedAgentId": env.assignee, "contactId": env.contact}.get(
         field
     )
-    return f"'{_short(value)}'" if value else None
+    return quoted(value) if value else None
 
 
 def failure_text(err: CrmError, *, kind: WriteKind, secret_source: str) -> str:

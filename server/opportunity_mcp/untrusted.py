@@ -9,7 +9,7 @@ import unicodedata
 
 NAME_LIMIT = 80  # a CRM-supplied name, code or email in an answer
 ID_LIMIT = 128
-MESSAGE_LIMIT = 160  # a CRM's own error message
+MESSAGE_LIMIT = 100  # a CRM's own error message
 _HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 # Characters a client may not put in a name: controls, line and paragraph separators, and the
 # bidirectional overrides and isolates that make text read differently from what it holds.

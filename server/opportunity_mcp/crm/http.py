@@ -31,12 +31,12 @@ from opportunity_mcp.crm.errors import (
     CrmRejected,
     CrmUnavailable,
 )
+from opportunity_mcp.untrusted import MESSAGE_LIMIT, quoted
 
 log = logging.getLogger("opportunity_mcp.crm")
 
 USER_AGENT = "opportunity-mcp/0.1"
 _RATE_HEADERS = ("x-ratelimit-remaining", "x-ratelimit-interval-milliseconds")
-_MAX_MESSAGE = 200
 
 
 @functools.cache
@@ -185,10 +185,9 @@ def upstream_messages(data: Any) -> tuple[str, ...]:
     raw = data.get("message")
     items = raw if isinstance(raw, list) else [raw]
     out: list[str] = []
-    for item in items[:5]:
+    for item in items[:3]:
         if isinstance(item, str) and item.strip():
-            text = " ".join(item.split())
-            out.append(text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…")
+            out.append(quoted(item, MESSAGE_LIMIT))  # the CRM's words, quoted: data, not instructions
     return tuple(out)
 
 

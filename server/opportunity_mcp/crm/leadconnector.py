@@ -255,7 +255,7 @@ class LeadConnectorClient:
             problem = carry_problem(args, other)
             assert problem is not None
             raise CrmInvalid(
-                f"{problem.message} (learned from its 422: {'; '.join(err.details)})", status=422
+                f"{problem.message} (learned from its 422: {'; '.join(err.details[:2])})", status=422
             ) from None
 
     async def _learned(self, location: str) -> str | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opportunity_mcp.crm.result import text
+from opportunity_mcp.untrusted import ID_LIMIT, clean
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +28,17 @@ def named(raw: Any, *, name_keys: tuple[str, ...] = ("name",), within: str | Non
     found = text(raw, "id")
     if found is None:
         return None
-    name = " ".join(part for key in name_keys if (part := text(raw, key)))
+    # Names are whatever a customer or a colleague typed: one line each, bounded (`untrusted`).
+    name = clean(" ".join(part for key in name_keys if (part := text(raw, key))))
     phone = text(raw, "phone") or text(raw, "platformSenderPhone") or text(raw, "cellphone")
-    return Named(found, name or found, email=text(raw, "email"), phone=phone, within=within)
+    email = text(raw, "email")
+    return Named(
+        clean(found, ID_LIMIT),
+        name or clean(found, ID_LIMIT),
+        email=None if email is None else clean(email),
+        phone=None if phone is None else clean(phone),
+        within=within,
+    )
 
 
 def items(value: Any) -> list[Any]:

@@ -26,6 +26,7 @@ from opportunity_mcp.crm.http import status_error, upstream_messages
 from opportunity_mcp.crm.plazbot_login import PlazbotLogin
 from opportunity_mcp.crm.policy import CallPolicy, request
 from opportunity_mcp.crm.result import Opportunity, WriteResult, number, read_opportunity, text
+from opportunity_mcp.untrusted import quoted
 
 HOSTS = {
     "https://api.plazbot.com": "Plazbot",
@@ -254,7 +255,7 @@ class PlazbotClient:
             if verdict is None:
                 return (f"{self.name} returned expirationDate in a form that could not be compared",)
             if not verdict:
-                return (f"{self.name} shows expirationDate {str(shown)[:32]}, not what was sent",)
+                return (f"{self.name} shows expirationDate {quoted(str(shown), 32)}, not what was sent",)
             same = True
         else:
             same = shown == value

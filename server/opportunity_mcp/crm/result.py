@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opportunity_mcp.crm.errors import CrmBadResponse
+from opportunity_mcp.untrusted import ID_LIMIT, NAME_LIMIT, clean
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +69,16 @@ def read_opportunity(
     if opp_id is None:
         raise CrmBadResponse(missing)
 
+    # What the CRM holds is data from whoever wrote it (a customer sets their own name): one line each,
+    # bounded, before it reaches an answer, a journal row or a log.
     def field(name: str) -> str | None:
         key = keys.get(name)
-        return text(raw, key) if key else None
+        found = text(raw, key) if key else None
+        return None if found is None else clean(found, NAME_LIMIT if name in ("name", "code") else ID_LIMIT)
 
     amount = keys.get("amount")
     return Opportunity(
-        id=opp_id,
+        id=clean(opp_id, ID_LIMIT),
         code=field("code"),
         name=field("name"),
         amount=number(raw, amount) if amount else None,

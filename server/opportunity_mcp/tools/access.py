@@ -17,7 +17,7 @@ from opportunity_mcp.journal import Journal
 from opportunity_mcp.models import Reading
 from opportunity_mcp.numbers import number_format
 from opportunity_mcp.tools.references import ReferenceCache
-from opportunity_mcp.validation import describe_validation
+from opportunity_mcp.validation import MAX_ARGUMENTS, describe_validation, unknown_names
 
 M = TypeVar("M", bound=BaseModel)
 C = TypeVar("C", bound=CrmClient)
@@ -116,6 +116,10 @@ def _given(model: type[BaseModel], arguments: dict[str, Any]) -> dict[str, Any]:
     argument sent as null or "": a strict-mode model (every property required) fills what it does not
     know that way. Unknown names stay, to be refused."""
     fields = model.model_fields
+    if len(arguments) > MAX_ARGUMENTS:
+        # Refused before pydantic reports each name: the answer and its cost stay small.
+        unknown = [name for name in arguments if name not in fields and name not in BOOKKEEPING]
+        raise ToolError(f"Invalid arguments: {unknown_names(unknown, model)}")
     kept = {}
     for name, value in arguments.items():
         if name in BOOKKEEPING:

@@ -23,6 +23,7 @@ from opportunity_mcp.crm.families import FAMILIES
 from opportunity_mcp.crm.lookups import Named
 from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.tools.access import State
+from opportunity_mcp.untrusted import quoted
 
 T = TypeVar("T")
 MAX_CANDIDATES = 5
@@ -35,7 +36,9 @@ def norm(text: str) -> str:
 
 
 def _listed(found: list[Named]) -> str:
-    shown = ", ".join(f"{n.name} ({n.id})" for n in found[:MAX_CANDIDATES])
+    """Candidates for an error: names quoted (they are data), ids beside them, at most five; the
+    list ends the sentence, so the cap on an error's length cuts it rather than the instructions."""
+    shown = ", ".join(f"{quoted(n.name, 40)} ({n.id})" for n in found[:MAX_CANDIDATES])
     return shown + (f" and {len(found) - MAX_CANDIDATES} more" if len(found) > MAX_CANDIDATES else "")
 
 
@@ -106,17 +109,17 @@ class Lookups:
         if len(hits) == 1:
             self.resolved[kind] = hits[0].name
             return hits[0]
-        shown = wanted[:80]
+        shown = quoted(wanted)
         if hits:
             raise ToolError(
-                f"Ambiguous: {arg} '{shown}' matches {len(hits)} {kind}s: {_listed(hits)}. Nothing was written; "
-                f"pass {id_arg} with the one you mean."
+                f"Ambiguous: {arg} {shown} matches {len(hits)} {kind}s. Nothing was written; pass {id_arg} with "
+                f"the one you mean: {_listed(hits)}."
             )
         scope = [n for n in items if keep(n)]
-        known = f"; known: {_listed(scope)}" if scope else ""
+        known = f" Known: {_listed(scope)}." if scope else ""
         raise ToolError(
-            f"Not found: {arg} '{shown}' matches no {kind} in {self.where}{known}. Nothing was written; call "
-            f"again with one of these names, or pass {id_arg}."
+            f"Not found: {arg} {shown} matches no {kind} in {self.where}. Nothing was written; call again with "
+            f"one of the known names, or pass {id_arg}.{known}"
         )
 
     async def contact(self, arg: str, shown: str, search: Callable[[CallPolicy], Awaitable[list[Named]]]) -> Named:
@@ -127,8 +130,8 @@ class Lookups:
             return found[0]
         if found:
             raise ToolError(
-                f"Ambiguous: {len(found)} contacts have {arg} {shown}: {_listed(found)}. Nothing was written; "
-                "pass contactId with the one you mean."
+                f"Ambiguous: {len(found)} contacts have {arg} {shown}. Nothing was written; pass contactId with "
+                f"the one you mean: {_listed(found)}."
             )
         raise ToolError(
             f"Not found: no contact in {self.where} has {arg} {shown}. Nothing was written; check it, pass "
