@@ -27,6 +27,7 @@ from opportunity_mcp.prompts import as_mcp, load
 from opportunity_mcp.tools import build_tools
 from opportunity_mcp.tools.access import State
 from opportunity_mcp.tools.references import ReferenceCache
+from opportunity_mcp.untrusted import ID_LIMIT, clean, quoted
 
 INSTRUCTIONS = (
     "Writes CRM opportunities (deals). Use ids the user or a lookup gave you, never invented ones. "
@@ -45,9 +46,11 @@ def journal_lines(rows: list[Row]) -> str:
     out = []
     for row in rows:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row.at))
-        what = " ".join(x for x in (row.code, f"id {row.opportunity_id}" if row.opportunity_id else None) if x)
+        # Codes, ids and keys came from a CRM or a client: one line each, bounded, keys quoted.
+        code, opp = (clean(x, ID_LIMIT) if x else None for x in (row.code, row.opportunity_id))
+        what = " ".join(x for x in (code, f"id {opp}" if opp else None) if x)
         status = f" HTTP {row.status}" if row.status else ""
-        key = f" key {row.idem_key}" if row.idem_key else ""
+        key = f" key {quoted(row.idem_key)}" if row.idem_key else ""
         out.append(
             f"{stamp} {row.tool} {row.account} {row.outcome}{status} {what}{key} "
             f"{row.latency_ms or 0} ms {row.requests} req".replace("  ", " ")
@@ -132,13 +135,13 @@ def build_server(
     async def recent_writes() -> str:
         if not current:
             return "No writes yet."
-        rows = await current[0].recent(20 if tokens is None else 200)
-        if tokens is not None:
-            # A token sees the writes of the accounts it may write to, nobody else's.
-            token = get_access_token()
-            scopes = set(token.scopes) if token else set()
-            mine = {a.target for a in config.accounts if "*" in scopes or a.name in scopes}
-            rows = [row for row in rows if row.account in mine][:20]
-        return journal_lines(rows)
+        if tokens is None:
+            return journal_lines(await current[0].recent(20))
+        # A token sees the writes of the accounts it may write to, nobody else's: filtered in the
+        # query, before the limit, so another account's burst cannot push them out.
+        token = get_access_token()
+        scopes = set(token.scopes) if token else set()
+        mine = {a.target for a in config.accounts if "*" in scopes or a.name in scopes}
+        return journal_lines(await current[0].recent(20, mine))
 
     return server

@@ -31,10 +31,18 @@ class ConfigError(Exception):
 
 def base_url(value: str) -> str:
     value = value.strip().rstrip("/")
-    host = urlsplit(value).hostname or ""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+        _ = parts.port
+    except ValueError:
+        raise ValueError("must be a URL like https://api.example.com") from None
     # Plain http would send the key in clear text; only a loopback sandbox may use it.
     if not (value.startswith("https://") or (value.startswith("http://") and host in LOOPBACK)):
         raise ValueError("must start with https:// (http:// only for 127.0.0.1 or localhost)")
+    # Every request path is joined to it: a path, a query or a fragment would change them all.
+    if parts.path or parts.query or parts.fragment or "?" in value or "#" in value or parts.username or not host:
+        raise ValueError("must be the API's origin only, like https://api.example.com (no path, query or fragment)")
     return value
 
 

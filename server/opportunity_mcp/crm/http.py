@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx2
 
@@ -43,6 +44,14 @@ _RATE_HEADERS = ("x-ratelimit-remaining", "x-ratelimit-interval-milliseconds")
 def _tls() -> ssl.SSLContext:
     # Loading the CA bundle costs tens of milliseconds of start-up: do it once for every client.
     return httpx2.create_ssl_context()
+
+
+def segment(value: str) -> str:
+    """An id as one path segment: percent-encoded, so that no id can name another path ('/', '?',
+    '#'); '.' and '..' are refused, since the HTTP client would resolve them away."""
+    if not value.strip("."):
+        raise ValueError(f"{value!r} cannot be a path segment")
+    return quote(value, safe="")
 
 
 def make_http_client(base_url: str, timeout: float) -> httpx2.AsyncClient:

@@ -27,7 +27,7 @@ from opportunity_mcp.crm.errors import (
     CrmTransportError,
     CrmUnavailable,
 )
-from opportunity_mcp.crm.http import send
+from opportunity_mcp.crm.http import segment, send
 from opportunity_mcp.crm.policy import CallPolicy, with_retries
 from opportunity_mcp.crm.result import Opportunity, WriteResult, read_opportunity, text
 
@@ -214,7 +214,7 @@ class LeadConnectorClient:
         """The pipeline an opportunity is in (GET /opportunities/{id}); None when it cannot be read
         (no read scope, no answer). An id the CRM does not know raises: nothing is written."""
         try:
-            data = await self.send(policy, "GET", f"/opportunities/{opportunity_id}", idempotent=True)
+            data = await self.send(policy, "GET", f"/opportunities/{segment(opportunity_id)}", idempotent=True)
         except (CrmAuthError, CrmTransportError, CrmUnavailable, CrmBadResponse):
             return None
         found = data.get("opportunity") if isinstance(data, dict) else None

@@ -13,6 +13,7 @@ The duplicate search answers one contact or none (the location's duplicate setti
 
 from __future__ import annotations
 
+from opportunity_mcp.crm.http import segment
 from opportunity_mcp.crm.leadconnector import LeadConnectorClient
 from opportunity_mcp.crm.lookups import Named, items, named
 from opportunity_mcp.crm.policy import CallPolicy
@@ -58,7 +59,7 @@ async def pipelines(client: LeadConnectorClient, policy: CallPolicy) -> tuple[li
 
 async def sellers(client: LeadConnectorClient, policy: CallPolicy) -> list[Named]:
     location = client.account.target
-    data = await client.send(policy, "GET", f"/locations/{location}", idempotent=True)
+    data = await client.send(policy, "GET", f"/locations/{segment(location)}", idempotent=True)
     company = text(data.get("location") or {}, "companyId") if isinstance(data, dict) else None
     if company is None:
         return []

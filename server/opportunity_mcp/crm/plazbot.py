@@ -22,7 +22,7 @@ from opportunity_mcp.crm.errors import (
     CrmRejected,
     CrmUnavailable,
 )
-from opportunity_mcp.crm.http import status_error, upstream_messages
+from opportunity_mcp.crm.http import segment, status_error, upstream_messages
 from opportunity_mcp.crm.plazbot_login import PlazbotLogin
 from opportunity_mcp.crm.policy import CallPolicy, request
 from opportunity_mcp.crm.result import Opportunity, WriteResult, number, read_opportunity, text
@@ -190,7 +190,7 @@ class PlazbotClient:
     async def _read_back(self, opportunity_id: str, workspace: str, policy: CallPolicy) -> Mapping[str, Any]:
         """GET /api/opportunity/{id}: enveloped, a bare object or a bare one-item list. {} when the
         read fails, so verification falls back to a warning."""
-        path, params = f"/api/opportunity/{opportunity_id}", {"workspaceId": workspace}
+        path, params = f"/api/opportunity/{segment(opportunity_id)}", {"workspaceId": workspace}
         try:
             data = await self.send(policy, "GET", path, params=params, idempotent=True)
         except CrmError:

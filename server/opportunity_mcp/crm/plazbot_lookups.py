@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from opportunity_mcp.crm.errors import CrmNotFound
+from opportunity_mcp.crm.http import segment
 from opportunity_mcp.crm.lookups import Named, items, named
 from opportunity_mcp.crm.plazbot import PlazbotClient
 from opportunity_mcp.crm.policy import CallPolicy
@@ -44,14 +45,14 @@ async def contacts_by_email(client: PlazbotClient, email: str, policy: CallPolic
 
 async def sellers(client: PlazbotClient, policy: CallPolicy) -> list[Named]:
     workspace = client.account.target
-    data = await client.send(policy, "GET", f"/api/workspace/usersByWorkspaceId/{workspace}", idempotent=True)
+    data = await client.send(policy, "GET", f"/api/workspace/usersByWorkspaceId/{segment(workspace)}", idempotent=True)
     rows = data.get("data") if isinstance(data, dict) else data
     return [n for row in items(rows) if (n := named(row, name_keys=("name", "lastName")))]
 
 
 async def stages(client: PlazbotClient, policy: CallPolicy) -> list[Named]:
     workspace = client.account.target
-    data: Any = await client.send(policy, "GET", f"/api/workspace/{workspace}", idempotent=True)
+    data: Any = await client.send(policy, "GET", f"/api/workspace/{segment(workspace)}", idempotent=True)
     if isinstance(data, dict) and "success" in data:
         data = data.get("data")
     if isinstance(data, list):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -265,8 +265,12 @@ class Journal(ABC):
 
         return await self._write(sweep, atomic=True)
 
-    async def recent(self, limit: int = 20) -> list[Row]:
-        rows = await self._read(lambda db: db.all(f"{_SELECT} ORDER BY id DESC LIMIT ?", (limit,)))
+    async def recent(self, limit: int = 20, accounts: Collection[str] | None = None) -> list[Row]:
+        """The newest rows, of `accounts` only when given: filtered before the limit, so that one
+        account's burst never hides another's writes."""
+        where = "" if accounts is None else f" WHERE account IN ({', '.join('?' * len(accounts)) or 'NULL'})"
+        params = (*(accounts or ()), limit)
+        rows = await self._read(lambda db: db.all(f"{_SELECT}{where} ORDER BY id DESC LIMIT ?", params))
         return [to_row(r) for r in rows]
 
     async def ping(self) -> None:

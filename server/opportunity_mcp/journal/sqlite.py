@@ -8,6 +8,7 @@ waits up to the busy timeout: a lock held elsewhere never freezes the other call
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -24,6 +25,22 @@ BUSY_TIMEOUT = 10.0
 
 # INTEGER PRIMARY KEY is the rowid: the id SQLite hands out anyway.
 _SCHEMA = schema(id_type="INTEGER", real="REAL", boolean="BOOLEAN")
+
+
+def _private(path: Path) -> None:
+    """The journal holds names, phones and message ids: its folder is created owner-only (0700) and
+    the file and its WAL companions owner-only (0600), whatever the umask."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+        os.chmod(path.parent, 0o700)  # mkdir's mode is filtered by the umask
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            descriptor = os.open(name, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            continue  # unwritable here: sqlite says so in its own words when it opens the file
+        os.close(descriptor)
+        if name.stat().st_uid == os.getuid():
+            os.chmod(name, 0o600)
 
 
 class _Connection:
@@ -62,7 +79,7 @@ class SqliteJournal(Journal):
         self.path = self.where = str(path)
         memory = self.path == ":memory:"
         if not memory:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _private(Path(self.path))
         # The waiting connection opens first and sets the file up; a memory database is one connection.
         self._waiting = _Connection(self.path, BUSY_TIMEOUT)
         self._setup(self._waiting.db)

@@ -17,6 +17,7 @@ from opportunity_mcp.journal import Journal
 from opportunity_mcp.models import Reading
 from opportunity_mcp.numbers import number_format
 from opportunity_mcp.tools.references import ReferenceCache
+from opportunity_mcp.untrusted import control_characters
 from opportunity_mcp.validation import MAX_ARGUMENTS, describe_validation, unknown_names
 
 M = TypeVar("M", bound=BaseModel)
@@ -71,8 +72,8 @@ def idempotency_key(ctx: Context[Any, Any], argument: str | None) -> str | None:
     if len(set(found.values())) > 1:
         raise ToolError(f"Invalid arguments: idempotencyKey: {' and '.join(found)} carry different keys; send one key")
     key = next(iter(found.values()), None)
-    if key is not None and len(key) > 200:
-        raise ToolError("Invalid arguments: idempotencyKey: must be text of 1 to 200 characters")
+    if key is not None and (len(key) > 200 or control_characters(key)):
+        raise ToolError("Invalid arguments: idempotencyKey: must be text of 1 to 200 characters, no control characters")
     return key
 
 
