@@ -24,6 +24,7 @@ from opportunity_mcp.crm.policy import RateLimiter
 from opportunity_mcp.journal import Journal, Row
 from opportunity_mcp.journal import open_journal as open_store
 from opportunity_mcp.prompts import as_mcp, load
+from opportunity_mcp.scrub import KNOWN
 from opportunity_mcp.tools import build_tools
 from opportunity_mcp.tools.access import State
 from opportunity_mcp.tools.references import ReferenceCache
@@ -70,6 +71,7 @@ def build_server(
     With `tokens`, HTTP calls need a bearer token and write only to the accounts it allows; `url` is
     where the server is reached (the SDK's auth settings want it)."""
     current: list[Journal] = [journal] if journal is not None else []
+    KNOWN.add(*config.secrets())  # every answer and log line is scrubbed of them
     # Per server, not per run of its lifespan: stateless HTTP runs it per request.
     references = ReferenceCache(config.lookup_ttl)
 
@@ -95,7 +97,6 @@ def build_server(
                         for a in config.accounts
                     ),
                     journal=store,
-                    secrets=config.secrets(),
                     call_budget=config.call_budget,
                     duplicate_window=config.duplicate_window,
                     open_access=tokens is None,

@@ -8,6 +8,8 @@ import logging
 import os
 import sys
 
+from opportunity_mcp.scrub import KNOWN
+
 # Request lines of the HTTP client and per-request session notes of the SDK add nothing to our own
 # log lines; they come back with OPPORTUNITY_MCP_LOG_LEVEL=DEBUG.
 _NOISY = ("httpx2", "httpcore2", "httpx", "httpcore", "mcp", "uvicorn", "uvicorn.error", "uvicorn.access")
@@ -26,26 +28,23 @@ def configure() -> None:
 
 
 class Scrub(logging.Filter):
-    """Replaces every configured secret in a record's message with [redacted]."""
-
-    def __init__(self, secrets: tuple[str, ...]) -> None:
-        super().__init__()
-        self.secrets = secrets
+    """Takes every secret the process knows (`scrub.KNOWN`, login tokens included as they are
+    learned) out of a record's message."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if any(s in message for s in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, "[redacted]")
-            record.msg, record.args = message, None
+        cleaned = KNOWN.scrub(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
         return True
 
 
-def scrub(secrets: tuple[str, ...]) -> None:
-    """Scrub these secrets from every line the root handlers write."""
-    if secrets:
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(Scrub(secrets))
+def scrub(secrets: tuple[str, ...] = ()) -> None:
+    """Know these secrets too, and scrub every line the root handlers write."""
+    KNOWN.add(*secrets)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, Scrub) for f in handler.filters):
+            handler.addFilter(Scrub())
 
 
 def say(line: str) -> None:

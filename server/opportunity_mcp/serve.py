@@ -17,6 +17,7 @@ from opportunity_mcp.config import ConfigError, HttpSettings, ServerConfig, Toke
 from opportunity_mcp.crm.families import FAMILIES
 from opportunity_mcp.journal import Journal, open_journal, redacted
 from opportunity_mcp.logs import say, scrub
+from opportunity_mcp.scrub import scrub as scrub_text
 from opportunity_mcp.tools import specs_for
 from opportunity_mcp.values import LOOPBACK
 
@@ -113,9 +114,7 @@ def _open_journal(config: ServerConfig) -> Journal | None:
         return journal
     except Exception as exc:  # an unreachable database, a missing driver, an unwritable path
         where = redacted(config.journal) if config.journal else "the default SQLite file"
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        for secret in config.secrets():
-            detail = detail.replace(secret, "[redacted]")
+        detail = scrub_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         say(f"opportunity-mcp: cannot open the journal at {where}: {detail}")
         return None
 

@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import math
+import re
 import time
 from typing import Any
 
@@ -21,10 +22,16 @@ from pydantic import SecretStr
 from opportunity_mcp.crm.errors import CrmBadResponse, CrmRejected
 from opportunity_mcp.crm.http import upstream_messages
 from opportunity_mcp.crm.policy import CallPolicy, request
+from opportunity_mcp.scrub import KNOWN
 
 LOGIN_PATH = "/api/user/login"
+_SENDABLE = re.compile(r"[!-~]{1,4096}", re.ASCII)  # what a header value can carry
 DEFAULT_LIFETIME = 50 * 60.0
 RENEW_BEFORE = 60.0
+
+
+class _Unsendable(Exception):
+    """The login answered a token that cannot be sent in a header."""
 
 
 class PlazbotLogin:
@@ -44,9 +51,16 @@ class PlazbotLogin:
             if fresh and self._token != stale:
                 assert self._token is not None
                 return self._token
-            self._token, lifetime = await self._login(policy)
-            self._expires = time.monotonic() + lifetime
-            return self._token
+            self._token = None
+            try:
+                token, lifetime = await self._login(policy)
+            except _Unsendable:
+                try:
+                    token, lifetime = await self._login(policy)
+                except _Unsendable:
+                    raise CrmBadResponse(f"{self.crm} answered the login with a token that cannot be sent") from None
+            self._token, self._expires = token, time.monotonic() + lifetime
+            return token
 
     async def _login(self, policy: CallPolicy) -> tuple[str, float]:
         body = {"email": self.email, "password": self._password.get_secret_value()}
@@ -62,6 +76,11 @@ class PlazbotLogin:
         token = inner.get("token") if isinstance(inner, dict) else None
         if not isinstance(inner, dict) or not isinstance(token, str) or not token.strip():
             raise CrmBadResponse(f"{self.crm} answered the login without a token")
+        KNOWN.add(token)  # scrubbed from every answer and log line from now on
+        if not _SENDABLE.fullmatch(token):
+            # A token that cannot go in a header (CR/LF, spaces) would make every request fail for
+            # its whole lifetime: not kept; the caller logs in once more.
+            raise _Unsendable
         return token, _lifetime(inner, token)
 
 

@@ -16,6 +16,7 @@ from opportunity_mcp.crm.base import CrmClient
 from opportunity_mcp.journal import Journal
 from opportunity_mcp.models import Reading
 from opportunity_mcp.numbers import number_format
+from opportunity_mcp.scrub import scrub
 from opportunity_mcp.tools.references import ReferenceCache
 from opportunity_mcp.untrusted import control_characters
 from opportunity_mcp.validation import MAX_ARGUMENTS, describe_validation, unknown_names
@@ -33,17 +34,15 @@ class State:
 
     clients: tuple[CrmClient, ...]
     journal: Journal
-    secrets: tuple[str, ...] = ()
     call_budget: float = 20.0
     duplicate_window: float = 600.0
     open_access: bool = True
     references: ReferenceCache = field(default_factory=ReferenceCache)
 
-    def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, "[redacted]")
-        return text
+    @staticmethod
+    def scrub(text: str) -> str:
+        """`text` without any secret the process knows (configured, or learned: login tokens)."""
+        return scrub(text)
 
     def allowed(self) -> frozenset[str] | None:
         """The account names this call may write to; None for all of them."""

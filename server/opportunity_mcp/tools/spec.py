@@ -18,6 +18,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
 from opportunity_mcp.schema import envelope_schema, flat_schema
+from opportunity_mcp.scrub import scrub
 from opportunity_mcp.summaries import MAX_TEXT, bounded
 from opportunity_mcp.validation import MAX_REFUSAL
 
@@ -68,8 +69,10 @@ def _both_channels(spec: ToolSpec) -> Handler:
         try:
             return await spec.handler(arguments, ctx)
         except ToolError as err:
-            # Bounded like every answer: an argument refusal may list the allowed names once.
-            said = bounded(str(err), MAX_REFUSAL if str(err).startswith("Invalid arguments") else MAX_TEXT)
+            # Scrubbed, then bounded like every answer (a cut must not leave half a secret); an argument
+            # refusal may list the allowed names once.
+            said = str(err)
+            said = bounded(scrub(said), MAX_REFUSAL if said.startswith("Invalid arguments") else MAX_TEXT)
             text = f"Error executing tool {spec.name}: {said}"
             return CallToolResult(
                 content=[TextContent(type="text", text=text)],
