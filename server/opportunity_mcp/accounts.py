@@ -8,15 +8,17 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
 from opportunity_mcp.crm.base import COMMON_OPTIONS, Account, Family
 from opportunity_mcp.crm.families import FAMILIES
 from opportunity_mcp.numbers import NUMBER_FORMATS
 from opportunity_mcp.phones import is_country
-from opportunity_mcp.values import ConfigError, base_url, crm_id, is_email, secret
+from opportunity_mcp.values import ConfigError, base_url, crm_id, is_email, secret, variable_name
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
+# Keys that would hold a secret in the file itself: refused, whatever the family.
+_SECRET_KEYS = frozenset({"secret", "api_key", "token", "password", "key"})
 
 # The environment variables that configure the CRMs, as hosts and docs spell them.
 CRM_VARIABLES: tuple[str, ...] = tuple(v for family in FAMILIES.values() for v in family.variables())
@@ -126,8 +128,24 @@ class AccountEntry(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     crm: str
-    secret_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    secret_env: str
     base_url: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secret_here(cls, data: Any) -> Any:
+        inline = sorted(set(data) & _SECRET_KEYS) if isinstance(data, dict) else []
+        if inline:
+            raise ValueError(
+                f"{inline[0]}: secrets never go in this file; put it in an environment variable and name that "
+                'variable here as secret_env = "VARIABLE"'
+            )
+        return data
+
+    @field_validator("secret_env")
+    @classmethod
+    def _variable(cls, value: str) -> str:
+        return variable_name(value)
 
     @field_validator("crm")
     @classmethod

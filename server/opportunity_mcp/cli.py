@@ -3,8 +3,11 @@
     opportunity-mcp [--transport stdio|http] [--host 127.0.0.1] [--port 8765] [--config FILE]
                     [--no-auth] [--sse] [--sandbox]
     opportunity-mcp sandbox [--host 127.0.0.1] [--port 8766]
-    opportunity-mcp journal [--limit 20]
+    opportunity-mcp journal [--limit 20] [--account TARGET]
     opportunity-mcp token
+
+Every subcommand has --help and refuses arguments it does not know. SIGTERM ends the process as
+SIGINT does: the sandbox's scratch journal is removed either way.
 
 stdout belongs to the protocol on stdio: everything this module says goes to stderr.
 """
@@ -13,15 +16,18 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from opportunity_mcp import __version__, logs
-from opportunity_mcp.config import ConfigError, load_config
+from opportunity_mcp.config import ConfigError, check_config_file, load_config, load_settings, with_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,11 +71,27 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    logs.configure()
+    problem = logs.configure()
+    if problem is not None:
+        logs.say(f"opportunity-mcp: {problem}")
+        return 2
+    _terminate_like_interrupt()
     commands = {"journal": _show_journal, "token": _new_token, "sandbox": _sandbox_alone}
     if args[:1] and args[0] in commands:
         return commands[args[0]](args[1:])
     return _serve(_parser().parse_args(args))
+
+
+def _terminate_like_interrupt() -> None:
+    """SIGTERM (a container stop, a supervisor) unwinds like Ctrl-C: `finally` blocks and exit
+    handlers run, so scratch files go. uvicorn restores this handler and re-raises the signal once it
+    has drained its connections."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_terminate)
+
+
+def _on_terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _serve(opts: argparse.Namespace) -> int:
@@ -83,6 +105,13 @@ def _serve(opts: argparse.Namespace) -> int:
             logs.say(f"opportunity-mcp: {exc}")
             return 2
         return _until_interrupted(lambda: serve(config, how))
+    try:
+        # The sandbox brings its own accounts; the variables and a config file are checked all the same.
+        settings = load_settings()
+        check_config_file(opts.config, settings)
+    except ConfigError as exc:
+        logs.say(f"opportunity-mcp: {exc}")
+        return 2
 
     from opportunity_mcp.sandbox import SandboxServer, sandbox_config
     from opportunity_mcp.sandbox.board import board_routes
@@ -90,8 +119,8 @@ def _serve(opts: argparse.Namespace) -> int:
     sandbox = SandboxServer().start()
     try:
         # The sandbox forgets its deals at exit, so its journal must not outlive it either.
-        journal = os.environ.get("OPPORTUNITY_MCP_JOURNAL") or _scratch_journal()
-        config = replace(sandbox_config(sandbox.url), journal=journal)
+        journal = settings.journal or _scratch_journal()
+        config = replace(with_settings(sandbox_config(sandbox.url), settings), journal=journal)
         how = replace(how, sandbox_url=sandbox.url)
         return _until_interrupted(lambda: serve(config, how, lambda journal: board_routes(sandbox.state, journal)))
     finally:
@@ -101,7 +130,7 @@ def _serve(opts: argparse.Namespace) -> int:
 def _until_interrupted(run: Callable[[], int]) -> int:
     try:
         return run()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # SIGINT, or SIGTERM (`_on_terminate`)
         return 0
 
 
@@ -114,8 +143,8 @@ def _scratch_journal() -> str:
 def _sandbox_alone(argv: list[str]) -> int:
     """`opportunity-mcp sandbox`: the sandbox CRM alone, for other processes to point at."""
     parser = argparse.ArgumentParser(prog="opportunity-mcp sandbox", description="Serve the sandbox CRM alone.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8766, help="port (default 8766)")
     parser.add_argument(
         "--lc-burst", type=int, default=100, help="LeadConnector requests allowed per 10 s (0: no limit); default 100"
     )
@@ -123,14 +152,18 @@ def _sandbox_alone(argv: list[str]) -> int:
     from opportunity_mcp.sandbox import serve_forever
 
     logs.say(f"opportunity-mcp sandbox CRM on http://{opts.host}:{opts.port}")
-    serve_forever(opts.host, opts.port, lc_burst=opts.lc_burst)
+    with contextlib.suppress(KeyboardInterrupt):  # SIGINT, or SIGTERM (`_on_terminate`)
+        serve_forever(opts.host, opts.port, lc_burst=opts.lc_burst)
     return 0
 
 
 def _show_journal(argv: list[str]) -> int:
     """`opportunity-mcp journal`: the recent writes as a table on the terminal."""
     parser = argparse.ArgumentParser(prog="opportunity-mcp journal", description="Show recent writes.")
-    parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument("--limit", type=_positive, default=20, help="how many rows (default 20)")
+    parser.add_argument(
+        "--account", metavar="TARGET", action="append", help="only this workspace or location id (repeatable)"
+    )
     opts = parser.parse_args(argv)
     import anyio
 
@@ -147,15 +180,26 @@ def _show_journal(argv: list[str]) -> int:
             anyio.run(journal.settle)  # a crashed process's pending rows read as what they are: unknown
         except Exception as exc:  # a read-only journal can still be shown
             logs.say(f"opportunity-mcp: could not settle pending rows ({type(exc).__name__})")
-        rows = anyio.run(journal.recent, opts.limit)
+        rows = anyio.run(journal.recent, opts.limit, opts.account)
         sys.stdout.write(f"journal: {journal.where}\n{journal_lines(rows)}\n")
     finally:
         journal.close()
     return 0
 
 
-def _new_token(_: list[str]) -> int:
+def _positive(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError("must be a whole number from 1 to 10000")
+    return value
+
+
+def _new_token(argv: list[str]) -> int:
     """`opportunity-mcp token`: a new bearer token, and the lines that grant it in the config file."""
+    argparse.ArgumentParser(
+        prog="opportunity-mcp token",
+        description="Print a new bearer token and the [tokens.NAME] lines that grant it in the config file.",
+    ).parse_args(argv)
     from opportunity_mcp.auth import new_token
 
     token, digest = new_token()

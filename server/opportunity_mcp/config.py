@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from opportunity_mcp.accounts import CRM_VARIABLES, AccountEntry, config_help, from_environment, from_file_entry
 from opportunity_mcp.crm.base import Account
 from opportunity_mcp.crm.families import FAMILIES
 from opportunity_mcp.journal.base import journal_password
-from opportunity_mcp.values import ConfigError, first_error
+from opportunity_mcp.values import ConfigError, first_error, variable_name
 
 __all__ = ["CRM_VARIABLES", "Account", "ConfigError", "ServerConfig", "TokenGrant", "load_config"]
 
@@ -56,6 +58,14 @@ class Settings(BaseSettings):
     rate_window: float = Field(10.0, gt=0, validation_alias="OPPORTUNITY_MCP_RATE_WINDOW")
     journal: str | None = Field(None, validation_alias="OPPORTUNITY_MCP_JOURNAL")
     config_file: str | None = Field(None, validation_alias="OPPORTUNITY_MCP_CONFIG")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", validation_alias="OPPORTUNITY_MCP_LOG_LEVEL"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +105,29 @@ class ServerConfig:
         return tuple(v for s in found if (v := s.get_secret_value()))
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)
+
+
 class _TokenEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     accounts: list[str] = Field(min_length=1)
-    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
-    env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    sha256: str | None = None
+    env: str | None = None
+
+    @field_validator("sha256")
+    @classmethod
+    def _digest(cls, value: str | None) -> str | None:
+        if value is not None and not _SHA256.fullmatch(value):
+            raise ValueError(
+                "must be the token's SHA-256 as 64 lowercase hex characters (`opportunity-mcp token` prints it)"
+            )
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _variable(cls, value: str | None) -> str | None:
+        return None if value is None else variable_name(value)
 
     @model_validator(mode="after")
     def _one_source(self) -> _TokenEntry:
@@ -147,13 +174,39 @@ def read_config_file(path: str, environ: Mapping[str, str]) -> tuple[list[Accoun
     return accounts, grants, values
 
 
+def load_settings() -> Settings:
+    """The server-wide variables, checked; ConfigError names the variable and what it must be."""
+    try:
+        return Settings()
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise ConfigError(f"Invalid configuration: {first_error(exc)}") from None
+
+
+def with_settings(config: ServerConfig, settings: Settings) -> ServerConfig:
+    """`config` with the limits and journal the variables set (for a config built elsewhere: the sandbox's)."""
+    return replace(
+        config,
+        http_timeout=settings.http_timeout,
+        call_budget=settings.call_budget,
+        duplicate_window=settings.duplicate_window,
+        lookup_ttl=settings.lookup_ttl,
+        rate_limit=settings.rate_limit,
+        rate_window=settings.rate_window,
+        journal=settings.journal or config.journal,
+    )
+
+
+def check_config_file(path: str | None, settings: Settings) -> None:
+    """Read the config file (`path`, else OPPORTUNITY_MCP_CONFIG) only to check it, as a real start would."""
+    path = path or settings.config_file
+    if path:
+        read_config_file(path, os.environ)
+
+
 def load_config(path: str | None = None) -> ServerConfig:
     """The config file (`path`, else OPPORTUNITY_MCP_CONFIG) and the environment's single accounts;
     raise ConfigError naming what to fix when no account is usable or two would collide."""
-    try:
-        settings = Settings()
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise ConfigError(f"Invalid configuration: {first_error(exc)}") from None
+    settings = load_settings()
     accounts: list[Account] = []
     grants: list[TokenGrant] = []
     values: list[SecretStr] = []

@@ -15,16 +15,20 @@ from opportunity_mcp.scrub import KNOWN
 _NOISY = ("httpx2", "httpcore2", "httpx", "httpcore", "mcp", "uvicorn", "uvicorn.error", "uvicorn.access")
 
 
-def configure() -> None:
-    level = os.environ.get("OPPORTUNITY_MCP_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=level if level in logging.getLevelNamesMapping() else "INFO",
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def configure() -> str | None:
+    """Log to stderr at OPPORTUNITY_MCP_LOG_LEVEL; what is wrong with that variable, if anything
+    (the caller refuses to start: a typo must not silently log at another level)."""
+    level = (os.environ.get("OPPORTUNITY_MCP_LOG_LEVEL") or "INFO").strip().upper()
+    problem = None if level in LEVELS else f"OPPORTUNITY_MCP_LOG_LEVEL: must be one of {', '.join(LEVELS)}"
+    level = level if problem is None else "INFO"
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if level != "DEBUG":
         for noisy in _NOISY:
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    return problem
 
 
 class Scrub(logging.Filter):

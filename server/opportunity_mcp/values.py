@@ -21,6 +21,16 @@ def is_id(value: str) -> bool:
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}")
 
 
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+
+
+def variable_name(value: str) -> str:
+    """The name of an environment variable, as a config file names where a secret is."""
+    if not _VARIABLE.fullmatch(value):
+        raise ValueError("must be the name of an environment variable (letters, digits and _), not its value")
+    return value
+
+
 def is_email(value: str) -> bool:
     return _EMAIL.fullmatch(value) is not None
 
@@ -60,11 +70,25 @@ def crm_id(value: str) -> str:
     return value
 
 
+# pydantic's words for the problems a setting can have, as a sentence's end.
+_CONFIG_WORDS = {
+    "missing": "is required",
+    "extra_forbidden": "is not a key this table takes",
+    "string_type": "must be text",
+    "float_parsing": "must be a number",
+    "int_parsing": "must be a whole number",
+    "list_type": "must be a list",
+}
+
+
 def first_error(exc: ValueError) -> str:
-    """The first problem of a pydantic ValidationError (or any ValueError), in one line."""
+    """The first problem of a pydantic ValidationError (or any ValueError), as one plain sentence
+    naming the key: "tokens.bot.sha256: must be …"."""
     errors = getattr(exc, "errors", None)
     if callable(errors):
-        for err in errors():
+        for err in errors(include_url=False, include_input=False):
             where = ".".join(str(p) for p in err.get("loc", ()))
-            return f"{where}: {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}"
+            said = _CONFIG_WORDS.get(err.get("type", "")) or str(err.get("msg", "invalid"))
+            said = said.removeprefix("Value error, ").replace("Input should be", "must be")
+            return f"{where}: {said}" if where else said
     return str(exc).splitlines()[0]
