@@ -282,6 +282,11 @@ class HttpSettings(BaseSettings):
     allowed_hosts: str = Field("", validation_alias="OPPORTUNITY_MCP_ALLOWED_HOSTS")
     allowed_origins: str = Field("", validation_alias="OPPORTUNITY_MCP_ALLOWED_ORIGINS")
     shutdown_grace: int = Field(25, ge=0, le=300, validation_alias="OPPORTUNITY_MCP_SHUTDOWN_GRACE")
+    # Slow, idle and numerous connections (see `connections`).
+    head_timeout: float = Field(10.0, gt=0, le=300, validation_alias="OPPORTUNITY_MCP_HEAD_TIMEOUT")
+    body_timeout: float = Field(30.0, gt=0, le=600, validation_alias="OPPORTUNITY_MCP_BODY_TIMEOUT")
+    keep_alive: float = Field(5.0, gt=0, le=300, validation_alias="OPPORTUNITY_MCP_KEEP_ALIVE")
+    max_connections: int = Field(512, ge=1, le=100_000, validation_alias="OPPORTUNITY_MCP_MAX_CONNECTIONS")
 
     def hosts(self) -> list[str]:
         return [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]

@@ -16,6 +16,7 @@ from opportunity_mcp import __version__
 from opportunity_mcp.app import build_server
 from opportunity_mcp.auth import StaticTokens
 from opportunity_mcp.config import ConfigError, HttpSettings, ServerConfig, TokenGrant
+from opportunity_mcp.connections import BodyTimeout, PostOnly
 from opportunity_mcp.journal import Journal
 from opportunity_mcp.tools import specs_for
 from opportunity_mcp.values import LOOPBACK
@@ -71,10 +72,13 @@ def build_http_app(config: ServerConfig, journal: Journal, options: HttpOptions)
         return JSONResponse({"ok": True, "version": __version__, "tools": names})
 
     server.custom_route("/healthz", methods=["GET"])(healthz)
-    return server.streamable_http_app(
+    app = server.streamable_http_app(
         stateless_http=True,
         json_response=not options.sse,
         host=options.host,
         transport_security=security,
         max_request_body_size=http.max_body,
     )
+    app.add_middleware(PostOnly)
+    app.add_middleware(BodyTimeout, seconds=http.body_timeout)
+    return app

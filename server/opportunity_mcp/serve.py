@@ -148,16 +148,29 @@ def _serve_http(
         f"{_targets(config, how)}; {auth}; journal {journal.where}{board}"
     )
     # On SIGTERM uvicorn stops accepting and lets in-flight calls (and their journal rows) finish.
-    uvicorn.Server(uvicorn_config(app, http.shutdown_grace)).run(sockets=[sock])
+    uvicorn.Server(uvicorn_config(app, http.shutdown_grace, http)).run(sockets=[sock])
     return 0
 
 
-def uvicorn_config(app: Starlette, grace: int) -> uvicorn.Config:
+def uvicorn_config(app: Starlette, grace: int, http: HttpSettings | None = None) -> uvicorn.Config:
     """uvicorn without a logging config of its own: its lines go through the root handler, and so
-    through the secret scrubber, like every other line."""
+    through the secret scrubber, like every other line; its connections guarded (`connections`)."""
     import uvicorn
 
-    return uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=grace)
+    from opportunity_mcp.connections import Limits, connection_cap, guarded_protocol, quiet_exhaustion
+
+    http = http or HttpSettings()
+    limits = Limits(http.head_timeout, http.body_timeout, http.keep_alive, connection_cap(http.max_connections))
+    quiet_exhaustion()
+    return uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=grace,
+        http=guarded_protocol(limits),
+        timeout_keep_alive=int(limits.keep_alive) or 1,
+        backlog=128,  # asyncio retries a refused accept once per queued connection: keep the queue short
+    )
 
 
 def _listen(host: str, port: int) -> socket.socket:
