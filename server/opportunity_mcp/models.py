@@ -105,7 +105,7 @@ _DUP_HELP = "Create even if a duplicate"
 IsoDate = Annotated[str, Field(json_schema_extra={"format": "date"}), AfterValidator(iso_date)]
 
 
-def _phone(value: str, info: ValidationInfo | None = None) -> str:
+def _phone(value: str, info: ValidationInfo) -> str:
     try:
         return e164(value, _reading(info).default_country)
     except PhoneError as exc:
