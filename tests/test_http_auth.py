@@ -140,3 +140,28 @@ def test_http_without_tokens_will_not_start(env: dict[str, str]) -> None:
         stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 2 and "HTTP clients need bearer tokens" in done.stderr
+
+
+async def test_another_accounts_burst_does_not_hide_yours_in_the_journal(
+    app_config: ServerConfig, sandbox: SandboxState
+) -> None:
+    from opportunity_mcp.journal import Finish, open_journal
+
+    journal = open_journal(app_config.journal)
+    try:
+        async with serving(app_config, HttpOptions(grants=app_config.tokens), journal=journal) as transport:
+            async with mcp_client(transport, _bearer(FLEET)) as fleet:
+                mine = await fleet.call_tool("create_opportunity", DEAL)
+            assert not mine.is_error
+            for i in range(250):  # another account's burst, newer than the fleet's one write
+                claim = await journal.claim(
+                    tool="create_opportunity", account="ws-sandbox-2", fp=f"b{i}", args_fp="a", key=None, guard=False,
+                    window=600,
+                )  # fmt: skip
+                assert claim.row_id is not None
+                await journal.finish(claim.row_id, Finish("done", 200, f"opp-b{i}"))
+            async with mcp_client(transport, _bearer(FLEET)) as fleet:
+                seen = (await fleet.read_resource("journal://recent")).contents[0].text  # type: ignore[union-attr]
+    finally:
+        journal.close()
+    assert seen.splitlines() and "create_opportunity ws-sandbox done" in seen and "ws-sandbox-2" not in seen
