@@ -149,6 +149,12 @@ def upsert_body(
     return body, tuple(warnings)
 
 
+def opportunity_of(raw: Mapping[str, Any], fallback_id: str | None) -> Opportunity:
+    """The opportunity of an answer's `opportunity` object."""
+    missing = "LeadConnector answered without an opportunity id"
+    return read_opportunity(raw, _READ_KEYS, fallback_id=fallback_id, missing=missing, ids=("id", "_id"))
+
+
 class LeadConnectorClient:
     """Upserts into one LeadConnector location through a shared pooled HTTP client."""
 
@@ -288,12 +294,8 @@ class LeadConnectorClient:
         created = data.get("new")
         if not isinstance(created, bool):
             raise CrmBadResponse(f"{self.name} did not say whether it created or updated (no 'new')")
-        opportunity = self._opportunity(data["opportunity"], fallback_id=args.id)
+        opportunity = opportunity_of(data["opportunity"], fallback_id=args.id)
         return WriteResult(opportunity, created=created, account=location, warnings=warnings)
-
-    def _opportunity(self, raw: Mapping[str, Any], fallback_id: str | None) -> Opportunity:
-        missing = f"{self.name} answered without an opportunity id"
-        return read_opportunity(raw, _READ_KEYS, fallback_id=fallback_id, missing=missing, ids=("id", "_id"))
 
 
 FAMILY = Family(

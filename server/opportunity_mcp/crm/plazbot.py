@@ -19,6 +19,7 @@ from opportunity_mcp.crm.errors import (
     CrmBadResponse,
     CrmError,
     CrmNotApplied,
+    CrmNotFound,
     CrmRejected,
     CrmUnavailable,
 )
@@ -188,22 +189,29 @@ class PlazbotClient:
         return WriteResult(opportunity, created=False, account=workspace, warnings=warnings)
 
     async def _read_back(self, opportunity_id: str, workspace: str, policy: CallPolicy) -> Mapping[str, Any]:
-        """GET /api/opportunity/{id}: enveloped, a bare object or a bare one-item list. {} when the
-        read fails, so verification falls back to a warning."""
-        path, params = f"/api/opportunity/{segment(opportunity_id)}", {"workspaceId": workspace}
+        """The opportunity as it now is; {} when the read fails, so verification falls back to a warning."""
         try:
-            data = await self.send(policy, "GET", path, params=params, idempotent=True)
+            return await self.fetch(opportunity_id, policy) or {}
         except CrmError:
             return {}
+
+    async def fetch(self, opportunity_id: str, policy: CallPolicy) -> Mapping[str, Any] | None:
+        """GET /api/opportunity/{id}: enveloped, a bare object or a bare one-item list; None when the
+        CRM does not have it (404, `success: false`, or another id); raises when it cannot be read."""
+        path, params = f"/api/opportunity/{segment(opportunity_id)}", {"workspaceId": self._account.target}
+        try:
+            data = await self.send(policy, "GET", path, params=params, idempotent=True)
+        except CrmNotFound:
+            return None
         if isinstance(data, dict) and "success" in data:
             if data.get("success") is not True:
-                return {}
+                return None
             data = data.get("data")
         if isinstance(data, dict) and isinstance(data.get("data"), list):
             data = data["data"]
         if isinstance(data, list):
             data = data[0] if len(data) == 1 else None
-        return data if isinstance(data, dict) and text(data, "id") == opportunity_id else {}
+        return data if isinstance(data, dict) and text(data, "id") == opportunity_id else None
 
     def _payload(self, data: Any, *, require_object: bool = True) -> Mapping[str, Any]:
         """The opportunity object from a success envelope; raise for `success: false`."""

@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 import anyio.to_thread
 
 from opportunity_mcp.journal.base import SharedWindow, redacted
-from opportunity_mcp.journal.sql import Journal, Sql, schema
+from opportunity_mcp.journal.sql import Journal
+from opportunity_mcp.journal.tables import Sql, schema
 
 try:
     from psycopg_pool import ConnectionPool

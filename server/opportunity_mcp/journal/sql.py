@@ -11,11 +11,12 @@ make two racing claims end with one winner: the loser's insert does nothing and 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TypeVar
 
 from opportunity_mcp.journal.base import (
     STALE_AFTER,
@@ -29,75 +30,10 @@ from opportunity_mcp.journal.base import (
     owner_dead,
     to_row,
 )
+from opportunity_mcp.journal.shapes import ShapeStore
+from opportunity_mcp.journal.tables import HEARTBEAT, SELECT, Sql
 
 T = TypeVar("T")
-
-_SELECT = (
-    "SELECT id, at, tool, account, idem_key, outcome, status, opportunity_id, code, latency_ms, requests, envelope,"
-    " args_fp, owner FROM writes"
-)
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS writes (
-    id {id_type} PRIMARY KEY,
-    at {real} NOT NULL,
-    tool TEXT NOT NULL,
-    account TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    args_fp TEXT,
-    idem_key TEXT,
-    guard {boolean} NOT NULL DEFAULT FALSE,
-    outcome TEXT NOT NULL CHECK (outcome IN ('pending', 'done', 'failed', 'unknown')),
-    status INTEGER,
-    opportunity_id TEXT,
-    code TEXT,
-    latency_ms INTEGER,
-    requests INTEGER NOT NULL DEFAULT 0,
-    envelope TEXT,
-    owner TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS writes_key ON writes(tool, account, idem_key) WHERE idem_key IS NOT NULL;
-CREATE UNIQUE INDEX IF NOT EXISTS writes_inflight ON writes(fingerprint) WHERE guard = TRUE AND outcome = 'pending';
-CREATE INDEX IF NOT EXISTS writes_recent ON writes(fingerprint, at);
-CREATE TABLE IF NOT EXISTS upsert_shapes (location TEXT PRIMARY KEY, shape TEXT NOT NULL, at {real} NOT NULL);
-CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY, at {real} NOT NULL);
-"""
-# The health probe's write: one row, rewritten, so that "can the journal be written" is asked for real.
-_HEARTBEAT = "INSERT INTO heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at"
-
-
-def schema(*, id_type: str, real: str, boolean: str) -> str:
-    """The tables and indexes, in a backend's column types."""
-    return _SCHEMA.format(id_type=id_type, real=real, boolean=boolean)
-
-
-class Cursor(Protocol):
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-
-class Connection(Protocol):
-    def execute(self, query: Any, params: Any = ...) -> Any: ...
-
-
-class Sql:
-    """A connection as the shared code uses it, with the backend's placeholder put in."""
-
-    def __init__(self, conn: Connection, placeholder: str) -> None:
-        self.conn, self.placeholder = conn, placeholder
-
-    def run(self, query: str, params: Sequence[Any] = ()) -> Any:
-        if self.placeholder != "?":
-            query = query.replace("?", self.placeholder)
-        return self.conn.execute(query, params)
-
-    def one(self, query: str, params: Sequence[Any] = ()) -> Any:
-        return self.run(query, params).fetchone()
-
-    def all(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
-        return list(self.run(query, params).fetchall())
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +72,7 @@ def claim_in(db: Sql, req: ClaimRequest) -> Claim:
         # claim of a moment ago, or a pending create older than the window whose process died.
         # Settle the dead ones, then try once more.
         holders = db.all(
-            f"{_SELECT} WHERE outcome = 'pending' AND (fingerprint = ? OR (tool = ? AND account = ? AND idem_key = ?))",
+            f"{SELECT} WHERE outcome = 'pending' AND (fingerprint = ? OR (tool = ? AND account = ? AND idem_key = ?))",
             (req.fp, req.tool, req.account, req.key),
         )
         for holder in holders:
@@ -171,7 +107,7 @@ def _insert(db: Sql, req: ClaimRequest) -> int | None:
 
 def _by_key(db: Sql, req: ClaimRequest) -> Row | None:
     found = db.one(
-        f"{_SELECT} WHERE tool = ? AND account = ? AND idem_key = ?",
+        f"{SELECT} WHERE tool = ? AND account = ? AND idem_key = ?",
         (req.tool, req.account, req.key),
     )
     return to_row(found) if found else None
@@ -179,14 +115,14 @@ def _by_key(db: Sql, req: ClaimRequest) -> Row | None:
 
 def _recent_same(db: Sql, req: ClaimRequest) -> Row | None:
     found = db.one(
-        f"{_SELECT} WHERE fingerprint = ? AND guard = TRUE AND at >= ?"
+        f"{SELECT} WHERE fingerprint = ? AND guard = TRUE AND at >= ?"
         " AND outcome IN ('pending', 'done', 'unknown') ORDER BY id DESC LIMIT 1",
         (req.fp, req.now - req.window),
     )
     return to_row(found) if found else None
 
 
-class Journal(ABC):
+class Journal(ShapeStore, ABC):
     """A journal store: the interface the tools use, over `_write` and `_read`, which each backend
     provides. `where` names the store for people (never with a password)."""
 
@@ -260,17 +196,38 @@ class Journal(ABC):
         stale_before = time.time() - stale
 
         def sweep(db: Sql) -> int:
-            rows = [to_row(r) for r in db.all(f"{_SELECT} WHERE outcome = 'pending'")]
+            rows = [to_row(r) for r in db.all(f"{SELECT} WHERE outcome = 'pending'")]
             return sum(_settled(db, row, stale_before).outcome == "unknown" for row in rows)
 
         return await self._write(sweep, atomic=True)
+
+    async def by_key(self, tool: str, account: str, key: str) -> Row | None:
+        """The write a key names, without claiming anything: a repeat is answered before any lookup."""
+        found = await self._read(
+            lambda db: db.one(f"{SELECT} WHERE tool = ? AND account = ? AND idem_key = ?", (tool, account, key))
+        )
+        return to_row(found) if found else None
+
+    async def written_for(self, account: str, contact: str, limit: int = 20) -> list[str]:
+        """The ids of deals this server wrote for `contact` on `account` (its answers name the contact),
+        newest first: where a contact's deal is looked for before a CRM without a filter is paged."""
+        pattern = f'%"contact":"{contact}"%'
+        rows = await self._read(
+            lambda db: db.all(
+                "SELECT opportunity_id, envelope FROM writes WHERE account = ? AND outcome = 'done'"
+                " AND envelope LIKE ? ORDER BY id DESC LIMIT ?",
+                (account, pattern, limit * 2),
+            )
+        )
+        ids = [str(i) for i, env in rows if i and json.loads(env or "{}").get("contact") == contact]
+        return list(dict.fromkeys(ids))[:limit]
 
     async def recent(self, limit: int = 20, accounts: Collection[str] | None = None) -> list[Row]:
         """The newest rows, of `accounts` only when given: filtered before the limit, so that one
         account's burst never hides another's writes."""
         where = "" if accounts is None else f" WHERE account IN ({', '.join('?' * len(accounts)) or 'NULL'})"
         params = (*(accounts or ()), limit)
-        rows = await self._read(lambda db: db.all(f"{_SELECT}{where} ORDER BY id DESC LIMIT ?", params))
+        rows = await self._read(lambda db: db.all(f"{SELECT}{where} ORDER BY id DESC LIMIT ?", params))
         return [to_row(r) for r in rows]
 
     async def ping(self) -> None:
@@ -281,7 +238,7 @@ class Journal(ABC):
         """None when the journal can be read and written (one tiny write, as a write's claim needs);
         else what is wrong, in words, for /healthz."""
         try:
-            await self._write(lambda db: db.run(_HEARTBEAT, (time.time(),)), atomic=False)
+            await self._write(lambda db: db.run(HEARTBEAT, (time.time(),)), atomic=False)
         except Exception as exc:
             return f"cannot be written ({_reason(exc)})"
         try:
@@ -293,20 +250,6 @@ class Journal(ABC):
     async def counts(self) -> dict[str, int]:
         found = await self._read(lambda db: db.all("SELECT outcome, COUNT(*) FROM writes GROUP BY outcome"))
         return {str(outcome): int(count) for outcome, count in found}
-
-    async def learned_shape(self, location: str) -> str | None:
-        found = await self._read(lambda db: db.one("SELECT shape FROM upsert_shapes WHERE location = ?", (location,)))
-        return str(found[0]) if found else None
-
-    async def learn_shape(self, location: str, shape: str) -> None:
-        await self._write(
-            lambda db: db.run(
-                "INSERT INTO upsert_shapes (location, shape, at) VALUES (?, ?, ?)"
-                " ON CONFLICT (location) DO UPDATE SET shape = excluded.shape, at = excluded.at",
-                (location, shape, time.time()),
-            ),
-            atomic=False,
-        )
 
 
 def _reason(exc: BaseException) -> str:

@@ -18,7 +18,8 @@ from typing import TypeVar
 
 import anyio.to_thread
 
-from opportunity_mcp.journal.sql import Journal, Sql, schema
+from opportunity_mcp.journal.sql import Journal
+from opportunity_mcp.journal.tables import Sql, schema
 
 T = TypeVar("T")
 BUSY_TIMEOUT = 10.0

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from opportunity_mcp.sandbox import leadconnector, lookups, plazbot
+from opportunity_mcp.sandbox import deals, leadconnector, lookups, plazbot
 from opportunity_mcp.sandbox.state import Fault, Options, Recorded, SandboxState
 
 log = logging.getLogger("opportunity_mcp.sandbox")
@@ -33,7 +33,7 @@ Handler = Callable[[SandboxState, Mapping[str, str], Mapping[str, str], Any], tu
 ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
     ("POST", "/api/opportunity"): ("plazbot.create", plazbot.create),
     ("PUT", "/api/opportunity"): ("plazbot.update", plazbot.update),
-    ("GET", "/api/opportunity"): ("plazbot.list", plazbot.list_all),
+    ("GET", "/api/opportunity"): ("plazbot.list", deals.plazbot_list),
     ("POST", "/api/user/login"): ("plazbot.login", plazbot.login),
     ("GET", "/api/contact/searchByCellphone"): ("plazbot.contact_phone", lookups.pz_by_phone),
     ("GET", "/api/contact/searchByEmail"): ("plazbot.contact_email", lookups.pz_by_email),
@@ -42,7 +42,8 @@ ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
     ("GET", "/users/search"): ("lc.users", lookups.lc_users),
     ("GET", "/opportunities/lost-reason"): ("lc.lost_reasons", lookups.lc_lost_reasons),
     ("POST", "/opportunities/upsert"): ("lc.upsert", leadconnector.upsert),
-    ("GET", "/opportunities/search"): ("lc.search", leadconnector.search),
+    ("GET", "/opportunities/search"): ("lc.search", deals.lc_search),
+    ("POST", "/opportunities"): ("lc.create", deals.lc_create),
 }
 # GET routes with an id in the path, longest prefix first: (prefix, route name, handler of the id).
 BY_ID: tuple[

@@ -83,7 +83,7 @@ def _shape_problems(shape: str, body: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _type_problems(body: Mapping[str, Any]) -> list[str]:
+def type_problems(body: Mapping[str, Any]) -> list[str]:
     problems: list[str] = []
     for key in ("id", "pipelineId", "locationId", "contactId", "name", "pipelineStageId", "assignedTo", "lostReasonId"):
         if key in body and not isinstance(body[key], str):
@@ -121,12 +121,12 @@ def upsert(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, 
     if not isinstance(body, dict):
         return error(400, "Bad Request", "Bad Request")
     shape, problems = _pick_shape(state, body)
-    problems += _type_problems(body)
+    problems += type_problems(body)
     if problems:
         return error(422, problems, "Unprocessable Entity")
     location, pipeline = body["locationId"], body["pipelineId"]
     stages = [s for s, _ in state.seed.lc_pipelines.get(pipeline, ())]
-    refused = _check_refs(state, body, stages)
+    refused = check_refs(state, body, stages)
     if refused:
         return refused
     with state.lock:
@@ -163,7 +163,7 @@ def upsert(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, 
         return 200, {"opportunity": dict(opp), "new": created}
 
 
-def _check_refs(state: SandboxState, body: Mapping[str, Any], stages: list[str]) -> Reply | None:
+def check_refs(state: SandboxState, body: Mapping[str, Any], stages: list[str]) -> Reply | None:
     """What LeadConnector says when the body names a location, pipeline, stage, contact, user or lost
     reason it does not know."""
     seed = state.seed
@@ -227,21 +227,3 @@ def get(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, str
         if opp is None:
             return error(400, "Opportunity not found")
         return 200, {"opportunity": dict(opp)}
-
-
-def search(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, str], body: Any) -> Reply:
-    refused = auth(state, headers)
-    if refused:
-        return refused
-    location = query.get("location_id")
-    if not location:
-        return error(422, ["location_id should not be empty"], "Unprocessable Entity")
-    with state.lock:
-        found = [
-            dict(o)
-            for o in state.leadconnector.values()
-            if o["locationId"] == location
-            and query.get("contact_id", o["contactId"]) == o["contactId"]
-            and query.get("pipeline_id", o["pipelineId"]) == o["pipelineId"]
-        ]
-    return 200, {"opportunities": found, "meta": {"total": len(found), "currentPage": 1}}

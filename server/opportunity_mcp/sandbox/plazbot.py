@@ -206,15 +206,3 @@ def get(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, str
         if state.options.plazbot_get_shape == "bare":
             return 200, [dict(opp)]
         return envelope(200, "Opportunity obtained successfully.", dict(opp))
-
-
-def list_all(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, str], body: Any) -> Reply:
-    workspace = query.get("workspaceId")
-    refused = auth(state, headers, workspace)
-    if refused:
-        return refused
-    with state.lock:
-        items = [dict(o) for o in state.plazbot.values() if o["workspaceId"] == workspace]
-    return envelope(
-        200, "List obtained successfully.", {"workspaceId": workspace, "continuationToken": None, "data": items}
-    )
