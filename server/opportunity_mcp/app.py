@@ -98,6 +98,7 @@ def build_server(
                     ),
                     journal=store,
                     call_budget=config.call_budget,
+                    plazbot_pages=config.plazbot_pages,
                     duplicate_window=config.duplicate_window,
                     open_access=tokens is None,
                     references=references,

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     lookup_ttl: float = Field(300.0, ge=0, le=86400, validation_alias="OPPORTUNITY_MCP_LOOKUP_TTL")
     rate_limit: int = Field(100, ge=1, validation_alias="OPPORTUNITY_MCP_RATE_LIMIT")
     rate_window: float = Field(10.0, gt=0, validation_alias="OPPORTUNITY_MCP_RATE_WINDOW")
+    plazbot_pages: int = Field(10, ge=1, le=500, validation_alias="OPPORTUNITY_MCP_PLAZBOT_PAGES")
     journal: str | None = Field(None, validation_alias="OPPORTUNITY_MCP_JOURNAL")
     config_file: str | None = Field(None, validation_alias="OPPORTUNITY_MCP_CONFIG")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
@@ -82,6 +83,7 @@ class ServerConfig:
     lookup_ttl: float = 300.0  # seconds a list of stages, pipelines, sellers or lost reasons is reused
     rate_limit: int = 100
     rate_window: float = 10.0
+    plazbot_pages: int = 10  # pages of a Plazbot deal list (about 20 deals each) one call may read
     journal: str = ""  # a SQLite path or a postgresql:// URL; "" means the default SQLite file
     # Plain values read for tokens given by environment reference: scrubbed like any secret.
     token_values: tuple[SecretStr, ...] = ()
@@ -192,6 +194,7 @@ def with_settings(config: ServerConfig, settings: Settings) -> ServerConfig:
         lookup_ttl=settings.lookup_ttl,
         rate_limit=settings.rate_limit,
         rate_window=settings.rate_window,
+        plazbot_pages=settings.plazbot_pages,
         journal=settings.journal or config.journal,
     )
 
@@ -231,6 +234,7 @@ def load_config(path: str | None = None) -> ServerConfig:
         lookup_ttl=settings.lookup_ttl,
         rate_limit=settings.rate_limit,
         rate_window=settings.rate_window,
+        plazbot_pages=settings.plazbot_pages,
         journal=settings.journal or "",
         token_values=tuple(values),
     )

@@ -165,8 +165,15 @@ UpdatableField = Literal[
 ]
 
 
+_DEAL_NAME_HELP = "With a contact: the deal's name"
+
+
 class UpdateOpportunityFieldArgs(ToolArgs):
-    opportunityId: Annotated[Id, Field(description="id from create_opportunity")]
+    opportunityId: Annotated[Id | None, Field(description="Deal id, or give its contact")] = None
+    contactId: Annotated[Id | None, Field(description="The deal's contact id")] = None
+    contactPhone: Annotated[Phone | None, Field(description=_PHONE_HELP)] = None
+    contactEmail: Annotated[Email | None, Field(description=_EMAIL_HELP)] = None
+    opportunityName: Annotated[Name | None, Field(description=_DEAL_NAME_HELP)] = None
     field: Annotated[UpdatableField, Field(description="Field to change")]
     value: Annotated[
         str | float,

@@ -35,8 +35,9 @@ def success_text(env: Envelope, *, field: str | None = None) -> str:
     """E.g. "Created opportunity OPP-2026-0001 'Plan anual' (id 789) for 1,200.50, contact 456."."""
     ref = f"opportunity {clean(env.code)} " if env.code else "opportunity "
     label = f"{quoted(env.name)} " if env.name else ""
-    head = f"{ref}{label}(id {clean(env.id)})"
     words = env.resolved or {}
+    owner = f"of {quoted(words['deal of'])} " if "deal of" in words else ""
+    head = f"{ref}{label}{owner}(id {clean(env.id)})"
     if field is not None:
         shown = _field_value(env, field, words)
         text = f"Updated {field} of {head}" + (f" to {shown}." if shown else ".")

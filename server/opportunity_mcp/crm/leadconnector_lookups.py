@@ -25,6 +25,7 @@ SCOPES = {
     "pipeline": "opportunities.readonly",
     "seller": "locations.readonly and users.readonly",
     "lost reason": "opportunities.readonly",
+    "opportunity": "opportunities.readonly",
 }
 
 

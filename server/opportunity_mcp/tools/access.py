@@ -35,6 +35,7 @@ class State:
     clients: tuple[CrmClient, ...]
     journal: Journal
     call_budget: float = 20.0
+    plazbot_pages: int = 10  # pages of a Plazbot deal list one call may read
     duplicate_window: float = 600.0
     open_access: bool = True
     references: ReferenceCache = field(default_factory=ReferenceCache)

@@ -57,7 +57,8 @@ class Lookups:
         account = self.client.account
         return f"{FAMILIES[account.family].target_kind} {account.target}"
 
-    async def _ask(self, kind: str, id_arg: str, request: Callable[[], Awaitable[T]]) -> T:
+    async def ask(self, kind: str, id_arg: str, request: Callable[[], Awaitable[T]]) -> T:
+        """A lookup's request, its failures said as refusals that name `id_arg` as the way around."""
         try:
             return await request()
         except CrmAuthError as err:
@@ -101,10 +102,10 @@ class Lookups:
         def hits_in(found: list[Named]) -> list[Named]:
             return [n for n in found if keep(n) and norm(on(n) or "") == key]
 
-        items, fresh = await self._ask(kind, id_arg, lambda: listed(False))
+        items, fresh = await self.ask(kind, id_arg, lambda: listed(False))
         hits = hits_in(items)
         if not hits and not fresh:
-            items, _ = await self._ask(kind, id_arg, lambda: listed(True))
+            items, _ = await self.ask(kind, id_arg, lambda: listed(True))
             hits = hits_in(items)
         if len(hits) == 1:
             self.resolved[kind] = hits[0].name
@@ -124,7 +125,7 @@ class Lookups:
 
     async def contact(self, arg: str, shown: str, search: Callable[[CallPolicy], Awaitable[list[Named]]]) -> Named:
         """The one contact a phone or an email finds (looked up every time)."""
-        found = await self._ask("contact", "contactId", lambda: search(self.policy))
+        found = await self.ask("contact", "contactId", lambda: search(self.policy))
         if len(found) == 1:
             self.resolved["contact"] = f"{found[0].name} ({shown})"
             return found[0]
