@@ -142,15 +142,15 @@ async def test_a_422_naming_the_other_shape_is_learned_and_nothing_is_dropped(
     client: Client, sandbox: SandboxState
 ) -> None:
     sandbox.options.upsert_shapes = "followers"
+    # Its 422 teaches the form (nothing written), and the new deal is linked through POST /opportunities/.
     first = await client.call_tool("upsert_opportunity", {"name": "Por contacto", "contactId": "contact-lc-1"})
-    assert first.is_error
-    assert "this location's upsert has no contactId, so a new opportunity cannot be linked to contact" in text_of(first)
-    assert "learned from its 422: 'property contactId should not exist'" in text_of(first)
+    assert not first.is_error and "created with POST /opportunities/" in text_of(first)
     again = await client.call_tool("upsert_opportunity", {"name": "Por contacto", "contactId": "contact-lc-2"})
-    assert again.is_error and len(sandbox.requests_to("lc.upsert")) == 1  # learned: refused before sending
+    assert not again.is_error and len(sandbox.requests_to("lc.upsert")) == 1  # learned: straight to the create
+    assert [r.body["contactId"] for r in sandbox.requests_to("lc.create")] == ["contact-lc-1", "contact-lc-2"]
     unlinked = await client.call_tool("upsert_opportunity", {"name": "Sin contacto"})
     assert not unlinked.is_error
-    assert "followers" in sandbox.requests_to("lc.upsert")[1].body and sandbox.leadconnector
+    assert "followers" in sandbox.requests_to("lc.upsert")[1].body and len(sandbox.leadconnector) == 3
 
 
 async def test_a_location_on_the_contact_form_is_learned(client: Client, sandbox: SandboxState) -> None:

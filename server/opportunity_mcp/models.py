@@ -288,6 +288,7 @@ class UpsertOpportunityArgs(ToolArgs):
     pipelineId: Annotated[Id | None, Field(description="Default: the configured one")] = None
     pipelineName: Annotated[Name | None, Field(description="Or pipeline name")] = None
     locationId: Annotated[Id | None, Field(description="Default: the configured one")] = None
+    opportunityName: Annotated[Name | None, Field(description=_DEAL_NAME_HELP)] = None
     idempotencyKey: Annotated[IdemKey | None, Field(description=_KEY_HELP)] = None
     allowDuplicate: Annotated[StrictBool, Field(description=_DUP_HELP)] = False
 

@@ -77,6 +77,8 @@ def _parts(env: Envelope, words: dict[str, str]) -> list[str]:
         f"stage {s}" if (s := said("stage", env.stage, short=True)) else None,
         f"lost reason {r}" if (r := said("lost reason", None)) else None,
         f"contact {c}" if (c := said("contact", env.contact)) else None,
+        f"name {quoted(words['name was'])} → {quoted(env.name or '')}" if "name was" in words else None,
+        f"created with {words['via']}" if "via" in words else None,
         f"assigned to {a}" if (a := said("seller", env.assignee)) else None,
     ]
     return [part for part in found if part]

@@ -264,6 +264,10 @@ class LeadConnectorClient:
                 f"{problem.message} (learned from its 422: {'; '.join(err.details[:2])})", status=422
             ) from None
 
+    async def learned_shape(self) -> str | None:
+        """The upsert form this location is known to take ("followers", "contact"), if known."""
+        return await self._learned(self._account.target)
+
     async def _learned(self, location: str) -> str | None:
         """The shape learned for `location`, read from the shared memory at most every SHAPE_TTL
         seconds. A shape another replica learns meanwhile costs this one at most one 422 (on which

@@ -114,14 +114,31 @@ async def the_open_deal(
     """The one open deal `wanted` names; a refusal when there is none (`none` says what to do then)
     or several (listed, with how to pick one). Nothing is written either way."""
     page = await find_deals(look, client, wanted)
-    deals = page.deals
+    if not page.deals:
+        named = f" named {quoted(wanted.name)}" if wanted.name else ""
+        unread = "" if page.complete else " among the deals that could be read in time (the list is long)"
+        raise ToolError(f"Not found: {who} has no open deal{named}{unread}. Nothing was written; {none(who)}")
+    return await _one(look, client, wanted, page.deals, who=who, id_arg=id_arg)
+
+
+async def one_open_deal(look: Lookups, client: CrmClient, wanted: Wanted, *, who: str, id_arg: str) -> Deal | None:
+    """The one open deal `wanted` names, None when there is none; several are refused, listed."""
+    page = await find_deals(look, client, wanted)
+    if not page.deals and not page.complete:
+        raise ToolError(
+            f"Not sure: could not read every deal of {who} in time (the list is long), so nothing was written "
+            f"rather than risk a second deal. Pass {id_arg}, or allowDuplicate: true to create one anyway."
+        )
+    return await _one(look, client, wanted, page.deals, who=who, id_arg=id_arg) if page.deals else None
+
+
+async def _one(
+    look: Lookups, client: CrmClient, wanted: Wanted, deals: tuple[Deal, ...], *, who: str, id_arg: str
+) -> Deal:
     if len(deals) == 1:
         return deals[0]
     named = f" named {quoted(wanted.name)}" if wanted.name else ""
     where = f" in pipeline {wanted.pipeline}" if wanted.pipeline else ""
-    if not deals:
-        unread = "" if page.complete else " among the deals that could be read in time (the list is long)"
-        raise ToolError(f"Not found: {who} has no open deal{named}{where}{unread}. Nothing was written; {none(who)}")
     stages = await stage_names(look, client)
     listed = "; ".join(describe(d, stages) for d in deals[:MAX_LISTED])
     more = f"; and {len(deals) - MAX_LISTED} more" if len(deals) > MAX_LISTED else ""

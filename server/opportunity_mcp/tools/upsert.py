@@ -4,6 +4,7 @@ lost reason's names."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from mcp.server.mcpserver import Context
@@ -11,14 +12,19 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 
 from opportunity_mcp.crm import leadconnector_lookups as find
+from opportunity_mcp.crm.errors import CrmInvalid
 from opportunity_mcp.crm.leadconnector import LeadConnectorClient, Upsert
+from opportunity_mcp.crm.leadconnector_deals import create_deal
 from opportunity_mcp.crm.lookups import Named
 from opportunity_mcp.crm.policy import CallPolicy
+from opportunity_mcp.crm.result import WriteResult
 from opportunity_mcp.models import HUMAN_ARGUMENTS, UpsertOpportunityArgs, with_ids
 from opportunity_mcp.tools.access import idempotency_key, parse, pick, reading_for, state_of
+from opportunity_mcp.tools.deals import Wanted, one_open_deal
 from opportunity_mcp.tools.resolve import Lookups, exclusive
 from opportunity_mcp.tools.spec import ToolSpec
 from opportunity_mcp.tools.write import Write, call_policy, journaled
+from opportunity_mcp.untrusted import quoted
 
 
 def _upsert(args: UpsertOpportunityArgs) -> Upsert:
@@ -102,6 +108,74 @@ async def _pipeline_of(look: Lookups, client: LeadConnectorClient, args: UpsertO
     )
 
 
+async def _the_contacts_deal(
+    look: Lookups, client: LeadConnectorClient, args: UpsertOpportunityArgs, pipeline: str | None
+) -> UpsertOpportunityArgs:
+    """A true upsert, as LeadConnector's own when a location forbids duplicate deals: the contact's
+    one open deal in the pipeline (named `opportunityName`, when given) is updated; with none, the
+    arguments stay those of a new deal; several are refused, listed."""
+    assert args.contactId is not None
+    who = look.resolved.get("contact", args.contactId)
+    wanted = Wanted(contact=args.contactId, pipeline=pipeline, status="open", name=args.opportunityName)
+    deal = await one_open_deal(look, client, wanted, who=quoted(who), id_arg="id")
+    if deal is None:
+        if args.opportunityName is not None:
+            raise ToolError(
+                f"Not found: {quoted(who)} has no open deal named {quoted(args.opportunityName)}. Nothing was "
+                "written; leave opportunityName out to create a new deal."
+            )
+        return args
+    if deal.name and args.name and deal.name != args.name:
+        look.note("name was", deal.name)
+    # The contact-keyed form (older locations) finds the deal by contact itself and takes no id.
+    if await client.learned_shape() == "contact":
+        return args
+    return args.model_copy(update={"id": deal.id, "contactId": None, "opportunityName": None})
+
+
+async def _send(
+    client: LeadConnectorClient,
+    upsert: Upsert,
+    pipeline: str | None,
+    policy: CallPolicy,
+    look: Lookups,
+    *,
+    create: bool,
+    contact: str | None,
+) -> WriteResult:
+    """The upsert; a new deal for a contact where the upsert cannot link it (a location whose form has
+    no contactId, or allowDuplicate, which must never update an existing deal) is created through
+    POST /opportunities/, the documented create that requires its contact."""
+    linked = upsert.id is None and upsert.contact_id is not None
+    if linked and pipeline is not None and (create or await client.learned_shape() == "followers"):
+        return await _create(client, upsert, pipeline, policy, look)
+    try:
+        return await client.upsert(upsert, pipeline=pipeline, policy=policy)
+    except CrmInvalid:
+        # Nothing was written on that 422. If it taught this location's form: a new deal for a contact
+        # is created the linked way; the contact's deal found by id is upserted by its contact instead.
+        shape = await client.learned_shape()
+        if linked and pipeline is not None and shape == "followers":
+            return await _create(client, upsert, pipeline, policy, look)
+        if upsert.id is not None and contact is not None and upsert.contact_id is None and shape == "contact":
+            by_contact = dataclasses.replace(upsert, id=None, contact_id=contact)
+            return await client.upsert(by_contact, pipeline=pipeline, policy=policy)
+        raise
+
+
+async def _create(
+    client: LeadConnectorClient, upsert: Upsert, pipeline: str, policy: CallPolicy, look: Lookups
+) -> WriteResult:
+    if upsert.followers or upsert.lost_reason_id or upsert.remove_all_followers:
+        raise CrmInvalid(
+            "a new deal for a contact is created with POST /opportunities/, which takes no followers or "
+            "lostReasonId: create it without them, then add them with an upsert by its id",
+            status=422,
+        )
+    look.note("via", "POST /opportunities/")
+    return await create_deal(client, upsert, pipeline, policy)
+
+
 async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
     """Create (no id) or update (id) a LeadConnector opportunity: HighLevel, Leadway. Phones, emails
     and names are looked up."""
@@ -130,11 +204,15 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
             "Invalid arguments: pipelineId: required, since this location has no default pipeline configured"
         )
     # Only an exact repeat of a create-or-match is a duplicate: a changed status or stage is a new write.
+    # Taken before the contact's deal is found, so the repeat of an upsert by contact is one too.
     guard = (
         None
         if args.id is not None or args.allowDuplicate
         else {**args.model_dump(exclude={"idempotencyKey", "allowDuplicate", *HUMAN_ARGUMENTS}), "pipelineId": pipeline}
     )
+    contact = args.contactId
+    if args.id is None and contact is not None and not args.allowDuplicate:
+        args = await _the_contacts_deal(look, client, args, pipeline)
     upsert = _upsert(args)
     write = Write(
         tool="upsert_opportunity",
@@ -143,7 +221,7 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
         key=key,
         guard=guard,
         kind="upsert-id" if args.id else "upsert-new",
-        send=lambda policy: client.upsert(upsert, pipeline=pipeline, policy=policy),
+        send=lambda policy: _send(client, upsert, pipeline, policy, look, create=args.allowDuplicate, contact=contact),
         policy=look.policy,
         resolved=look.resolved,
     )
