@@ -195,3 +195,48 @@ async def test_allow_duplicate_always_creates_a_new_deal(client: Client, sandbox
     assert not failed, said
     assert env["action"] == "created" and len(sandbox.leadconnector) == 2
     assert sandbox.requests_to("lc.search") == []
+
+
+# --- find_opportunities ---------------------------------------------------------------------
+
+
+async def test_find_lists_a_contacts_deals_newest_first_on_plazbot(client: Client, sandbox: SandboxState) -> None:
+    older = add_plazbot_deal(sandbox, "Plan viejo", "contact-456", amount=300, win_loss=1)
+    newer = add_plazbot_deal(sandbox, "Plan anual", "contact-456", amount=1200, stage="stage-proposal")
+    add_plazbot_deal(sandbox, "De otra", "contact-458")
+    sandbox.plazbot[newer["id"]]["updatedDate"] = "2099-01-01T00:00:00Z"
+    failed, said, found = await call(client, "find_opportunities", {"contactPhone": MARIA, "accountId": "ws-sandbox"})
+    assert not failed, said
+    assert said.startswith("Found 2 deals of 'Maria Lopez (+51912345678)' in workspace ws-sandbox, newest first: ")
+    assert f"'Plan anual' (stage 'Propuesta', 1,200.00, open, id {newer['id']}, changed 2099-01-01)" in said
+    assert [d["id"] for d in found["deals"]] == [newer["id"], older["id"]]
+    assert found["deals"][1]["status"] == "closed" and found["complete"] is True
+    assert writes(sandbox) == 0
+    failed, said, found = await call(
+        client, "find_opportunities", {"contactId": "contact-456", "status": "open", "accountId": "ws-sandbox"}
+    )
+    assert [d["id"] for d in found["deals"]] == [newer["id"]]
+
+
+async def test_find_on_leadconnector_filters_on_its_side(client: Client, sandbox: SandboxState) -> None:
+    mine = add_lc_deal(sandbox, "Plan anual", "LiKJ2vnRg5ETM8Z19K7", pipeline=LC_PIPELINE, stage=STAGE, value=50)
+    renewed = "6c5b4a39-2817-4f6e-8d5c-4b3a29180f7e"
+    add_lc_deal(sandbox, "Renovación", "LiKJ2vnRg5ETM8Z19K7", pipeline="pipe-renewals", stage=renewed)
+    sandbox.requests.clear()
+    failed, said, found = await call(
+        client, "find_opportunities", {"contactPhone": MARIA, "pipelineName": "Ventas", "accountId": "loc-sandbox"}
+    )
+    assert not failed, said
+    assert [d["id"] for d in found["deals"]] == [mine["id"]] and found["deals"][0]["stage"] == "New lead"
+    (search,) = sandbox.requests_to("lc.search")
+    assert search.query["pipeline_id"] == LC_PIPELINE and search.query["contact_id"] == "LiKJ2vnRg5ETM8Z19K7"
+    failed, said, _ = await call(client, "find_opportunities", {"status": "won"})
+    assert failed and "accountId: required, since you may read several" in said
+
+
+async def test_find_is_a_read_in_tools_list(client: Client) -> None:
+    listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+    find = listed["find_opportunities"]
+    assert find.annotations is not None and find.annotations.read_only_hint and find.annotations.idempotent_hint
+    assert listed["upsert_opportunity"].annotations is not None
+    assert not listed["upsert_opportunity"].annotations.read_only_hint

@@ -97,8 +97,8 @@ Name = Annotated[str, _text(200)]
 IdemKey = Annotated[str, _text(200)]
 _KEY_HELP = "The triggering message's id"
 # The human alternative to the id argument before it: give one of the pair.
-_PHONE_HELP = "Or contact phone, +country code"
-_EMAIL_HELP = "Or contact email"
+PHONE_HELP = "Or contact phone, +country code"
+EMAIL_HELP = "Or contact email"
 _SELLER_HELP = "Or seller email"
 _STAGE_HELP = "Or stage name"
 _DUP_HELP = "Create even if a duplicate"
@@ -148,8 +148,8 @@ class CreateOpportunityArgs(ToolArgs):
     description: Annotated[str, _text(5000, allow="\n\t"), Field(description="What is sold")]
     amount: Annotated[Money, Field(description="Deal value, no currency sign")]
     contactId: Annotated[Id | None, Field(description="Contact id")] = None
-    contactPhone: Annotated[Phone | None, Field(description=_PHONE_HELP)] = None
-    contactEmail: Annotated[Email | None, Field(description=_EMAIL_HELP)] = None
+    contactPhone: Annotated[Phone | None, Field(description=PHONE_HELP)] = None
+    contactEmail: Annotated[Email | None, Field(description=EMAIL_HELP)] = None
     assignedComercialId: Annotated[Id | None, Field(description="Seller user id")] = None
     assigneeEmail: Annotated[Email | None, Field(description=_SELLER_HELP)] = None
     stageId: Annotated[Id | None, Field(description="Stage id")] = None
@@ -165,14 +165,14 @@ UpdatableField = Literal[
 ]
 
 
-_DEAL_NAME_HELP = "With a contact: the deal's name"
+_DEAL_NAME_HELP = "Deal name, with a contact"
 
 
 class UpdateOpportunityFieldArgs(ToolArgs):
     opportunityId: Annotated[Id | None, Field(description="Deal id, or give its contact")] = None
-    contactId: Annotated[Id | None, Field(description="The deal's contact id")] = None
-    contactPhone: Annotated[Phone | None, Field(description=_PHONE_HELP)] = None
-    contactEmail: Annotated[Email | None, Field(description=_EMAIL_HELP)] = None
+    contactId: Annotated[Id | None, Field(description="Or its contact id")] = None
+    contactPhone: Annotated[Phone | None, Field(description=PHONE_HELP)] = None
+    contactEmail: Annotated[Email | None, Field(description=EMAIL_HELP)] = None
     opportunityName: Annotated[Name | None, Field(description=_DEAL_NAME_HELP)] = None
     field: Annotated[UpdatableField, Field(description="Field to change")]
     value: Annotated[
@@ -275,8 +275,8 @@ class UpsertOpportunityArgs(ToolArgs):
     lostReasonId: Annotated[Id | None, Field(description="With status lost")] = None
     lostReasonName: Annotated[Name | None, Field(description="Or lost reason name")] = None
     contactId: Annotated[Id | None, Field(description="Contact id")] = None
-    contactPhone: Annotated[Phone | None, Field(description=_PHONE_HELP)] = None
-    contactEmail: Annotated[Email | None, Field(description=_EMAIL_HELP)] = None
+    contactPhone: Annotated[Phone | None, Field(description=PHONE_HELP)] = None
+    contactEmail: Annotated[Email | None, Field(description=EMAIL_HELP)] = None
     followers: Annotated[
         list[Id] | None,
         BeforeValidator(_json_list),

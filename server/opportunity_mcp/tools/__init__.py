@@ -11,16 +11,16 @@ from collections.abc import Collection
 
 from mcp.server.mcpserver.tools import Tool
 
-from opportunity_mcp.tools import create, update, upsert
-from opportunity_mcp.tools.spec import ToolSpec, mcp_tool
+from opportunity_mcp.tools import create, find, update, upsert
+from opportunity_mcp.tools.spec import ANY, ToolSpec, mcp_tool
 
 # Every tool, in the order tools/list shows them.
-TOOLS: tuple[ToolSpec, ...] = (create.SPEC, update.SPEC, upsert.SPEC)
+TOOLS: tuple[ToolSpec, ...] = (create.SPEC, update.SPEC, upsert.SPEC, find.SPEC)
 
 
 def specs_for(families: Collection[str]) -> tuple[ToolSpec, ...]:
     """The tools of the configured CRM families: a tool is listed only where it can write."""
-    return tuple(spec for spec in TOOLS if spec.family in families)
+    return tuple(spec for spec in TOOLS if spec.family in families or (spec.family == ANY and families))
 
 
 def build_tools(families: Collection[str]) -> list[Tool]:

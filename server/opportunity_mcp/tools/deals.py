@@ -46,7 +46,7 @@ class Wanted:
         return (
             (self.contact is None or deal.contact == self.contact)
             and (self.pipeline is None or deal.pipeline in (None, self.pipeline))
-            and (self.status is None or deal.status == self.status)
+            and (self.status is None or deal.status == self.status or (self.status == "closed" and not deal.open))
             and (self.name is None or norm(deal.name or "") == norm(self.name))
         )
 
@@ -54,7 +54,7 @@ class Wanted:
 async def find_deals(look: Lookups, client: CrmClient, wanted: Wanted) -> DealPage:
     """The deals `wanted` names, as far as the CRM and the call's budget allow (`complete` says)."""
     if isinstance(client, LeadConnectorClient):
-        search = Search(wanted.contact, wanted.pipeline, wanted.status)
+        search = Search(wanted.contact, wanted.pipeline, None if wanted.status == "closed" else wanted.status)
         page = await look.ask("opportunity", "the id", lambda: search_deals(client, search, look.policy))
         kept = tuple(d for d in page.deals if wanted.keeps(d))
         return DealPage(kept, page.complete, page.total if kept == page.deals else None)

@@ -22,10 +22,11 @@ from opportunity_mcp.scrub import scrub
 from opportunity_mcp.summaries import MAX_TEXT, bounded
 from opportunity_mcp.validation import MAX_REFUSAL
 
+ANY = "any"  # the family of a tool that serves every configured CRM
 Handler = Callable[[dict[str, Any], Context[Any, Any]], Awaitable[CallToolResult]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # one per tool: hashed by identity
 class ToolSpec:
     """A tool: its handler (whose name and docstring are the tool's name and description), the
     family whose accounts it writes to, its argument model, and whether repeating it is harmless."""
@@ -35,6 +36,8 @@ class ToolSpec:
     family: str
     args: type[BaseModel]
     idempotent: bool
+    read_only: bool = False  # a read: nothing is written, repeating it is harmless
+    output: dict[str, Any] | None = None  # its structured content's schema; None: the write envelope
 
     @property
     def name(self) -> str:
@@ -93,10 +96,13 @@ def mcp_tool(spec: ToolSpec) -> Tool:
         description=spec.description,
         parameters=flat_schema(spec.args),
         # The envelope is built by our own model: publish its schema, skip re-validating it per call.
-        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_schema=_OUTPUT),
+        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_schema=spec.output or _OUTPUT),
         is_async=True,
         context_kwarg="ctx",
         annotations=ToolAnnotations(
-            read_only_hint=False, destructive_hint=False, idempotent_hint=spec.idempotent, open_world_hint=True
+            read_only_hint=spec.read_only,
+            destructive_hint=False,
+            idempotent_hint=spec.idempotent,
+            open_world_hint=True,
         ),
     )
