@@ -53,6 +53,7 @@ def test_user_config_reaches_the_server_under_its_variable_names() -> None:
         "LEADCONNECTOR_PIPELINE_ID",
         "PLAZBOT_NUMBER_FORMAT",
         "PLAZBOT_DEFAULT_COUNTRY",
+        "PLAZBOT_OPEN_DEALS",
         "LEADCONNECTOR_NUMBER_FORMAT",
         "LEADCONNECTOR_DEFAULT_COUNTRY",
     }

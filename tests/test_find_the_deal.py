@@ -240,3 +240,47 @@ async def test_find_is_a_read_in_tools_list(client: Client) -> None:
     assert find.annotations is not None and find.annotations.read_only_hint and find.annotations.idempotent_hint
     assert listed["upsert_opportunity"].annotations is not None
     assert not listed["upsert_opportunity"].annotations.read_only_hint
+
+
+# --- no silent second deal (Plazbot), and a keyed repeat before any lookup ---------------------
+
+
+async def test_a_second_open_deal_for_a_contact_is_said_or_refused(
+    config: ServerConfig, client: Client, sandbox: SandboxState
+) -> None:
+    failed, _, first = await call(client, "create_opportunity", {**DEAL, "contactPhone": MARIA})
+    assert not failed and first["warnings"] == []
+    failed, said, second = await call(client, "create_opportunity", {**DEAL, "name": "Plan pro", "contactPhone": MARIA})
+    assert not failed
+    (note,) = second["warnings"]
+    assert note.startswith("'Maria Lopez (+51912345678)' already had an open deal: 'Plan anual' (stage no stage")
+    assert f"id {first['id']})" in note and "update_opportunity_field" in said
+    forced = {**DEAL, "name": "Otro", "contactPhone": MARIA, "allowDuplicate": True}
+    assert (await call(client, "create_opportunity", forced))[2]["warnings"] == []
+    plazbot = replace(config.accounts[0], options=(("open_deals", "refuse"),))
+    strict = replace(config, accounts=(plazbot, *config.accounts[1:]))
+    async with Client(build_server(strict), mode="legacy") as refusing:
+        failed, said, _ = await call(refusing, "create_opportunity", {**DEAL, "name": "Cuarto", "contactPhone": MARIA})
+    assert failed and "Refused: 'Maria Lopez (+51912345678)' already has an open deal" in said
+    assert len(sandbox.plazbot) == 3
+    journal = (await client.read_resource("journal://recent")).contents[0].text  # type: ignore[union-attr]
+    assert journal.splitlines()[0].split()[1:4] == ["create_opportunity", "ws-sandbox", "failed"]  # nothing sent
+
+
+@pytest.mark.parametrize("tool", ["create_opportunity", "upsert_opportunity"])
+async def test_a_keyed_repeat_is_answered_with_every_lookup_route_failing(
+    client: Client, sandbox: SandboxState, tool: str
+) -> None:
+    from opportunity_mcp.sandbox import Fault
+
+    create = tool == "create_opportunity"
+    arguments: dict[str, Any] = {"contactPhone": MARIA, "stageName": "Propuesta" if create else "Contacted"}
+    arguments |= {**(DEAL if create else {"name": "Plan anual"}), "idempotencyKey": "wamid.1"}
+    failed, said, first = await call(client, tool, arguments)
+    assert not failed, said
+    sandbox.requests.clear()
+    sandbox.inject(Fault(route="*", status=503, times=1000))  # every route of the CRM fails from here on
+    failed, said, again = await call(client, tool, arguments)
+    assert not failed, said
+    assert again["action"] == "already_done" and again["id"] == first["id"]
+    assert sandbox.requests == []  # answered from the journal: zero upstream requests

@@ -49,7 +49,9 @@ def _checked(family: Family, key: str, value: str, where: str) -> str:
         if not is_country(value.upper()):
             raise ConfigError(f"Invalid configuration: {where}: must be a two-letter ISO country code such as PE")
         return value.upper()
-    if key == "number_format":
+    if key == "open_deals" and value not in ("warn", "refuse"):
+        raise ConfigError(f"Invalid configuration: {where}: must be 'warn' or 'refuse'")
+    if key in ("number_format", "open_deals"):
         return value
     try:
         return base_url(value) if key == "base_url" else crm_id(value)

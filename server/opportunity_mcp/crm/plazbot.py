@@ -310,7 +310,7 @@ FAMILY = Family(
     secret_key="api_key",  # noqa: S106 - the name of the setting, not a secret
     target_key="workspace_id",
     target_kind="workspace",
-    options=(),
+    options=("open_deals",),  # "warn" (default) or "refuse" a create for a contact with an open deal
     login=("email", "password"),
     connect=PlazbotClient,
 )

@@ -3,18 +3,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 
 from opportunity_mcp.crm.plazbot import NewOpportunity, PlazbotClient
+from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.models import CreateOpportunityArgs, with_ids
 from opportunity_mcp.tools.access import idempotency_key, parse, pick, reading_for, state_of
+from opportunity_mcp.tools.deals import describe, stage_names, written_open_deals
 from opportunity_mcp.tools.plazbot_names import plazbot_contact, plazbot_seller, plazbot_stage
 from opportunity_mcp.tools.resolve import Lookups, exclusive
 from opportunity_mcp.tools.spec import ToolSpec
-from opportunity_mcp.tools.write import Write, call_policy, journaled
+from opportunity_mcp.tools.write import Write, answered_before, call_policy, journaled
+from opportunity_mcp.untrusted import quoted
 
 
 async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
@@ -28,6 +33,8 @@ async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
     exclusive(given, "assignedComercialId", "assigneeEmail")
     exclusive(given, "stageId", "stageName")
     client = pick(state, PlazbotClient, args.workspaceId, "workspaceId", "workspace")
+    if (known := await answered_before(ctx, "create_opportunity", client.account, key, args)) is not None:
+        return known
     look = Lookups(state, client, call_policy(ctx))
     contact = args.contactId or await plazbot_contact(look, client, args.contactPhone, args.contactEmail)
     seller = args.assignedComercialId
@@ -51,6 +58,7 @@ async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
         else {"name": args.name, "contactId": contact, "amount": args.amount, "description": args.description}
     )
     ids = {"contactId": contact, "assignedComercialId": seller, "stageId": stage}
+    checked = None if contact is None or args.allowDuplicate else _open_deal_check(look, client, contact)
     write = Write(
         tool="create_opportunity",
         account=client.account,
@@ -61,8 +69,32 @@ async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
         send=lambda policy: client.create(new, policy),
         policy=look.policy,
         resolved=look.resolved,
+        precheck=checked,
     )
     return await journaled(ctx, write)
+
+
+def _open_deal_check(
+    look: Lookups, client: PlazbotClient, contact: str
+) -> Callable[[CallPolicy], Awaitable[tuple[str, ...]]]:
+    """No silent second deal: a contact with an open deal (one this server wrote) gets a note in the
+    answer, or, where the account sets open_deals = "refuse", a refusal; allowDuplicate skips it."""
+
+    async def check(_: CallPolicy) -> tuple[str, ...]:
+        found = await written_open_deals(look, client, contact)
+        if not found:
+            return ()
+        stages = await stage_names(look, client)
+        who = quoted(look.resolved.get("contact", contact))
+        shown = "; ".join(describe(deal, stages) for deal in found[:3])
+        if client.account.option("open_deals") == "refuse":
+            raise ToolError(
+                f"Refused: {who} already has an open deal: {shown}. Nothing was written; change it with "
+                "update_opportunity_field (by the contact's phone or the id), or pass allowDuplicate: true."
+            )
+        return (f"{who} already had an open deal: {shown}; to change it, use update_opportunity_field",)
+
+    return check
 
 
 SPEC = ToolSpec(

@@ -69,6 +69,11 @@ async def find_deals(look: Lookups, client: CrmClient, wanted: Wanted) -> DealPa
     )
 
 
+async def written_open_deals(look: Lookups, client: PlazbotClient, contact: str) -> tuple[Deal, ...]:
+    """The open deals this server wrote for `contact` (each read by its id: still open, still theirs)."""
+    return await _written(look, client, Wanted(contact=contact))
+
+
 async def _written(look: Lookups, client: PlazbotClient, wanted: Wanted) -> tuple[Deal, ...]:
     """The deals this server wrote for the contact that are still as `wanted` (each read by its id)."""
     assert wanted.contact is not None

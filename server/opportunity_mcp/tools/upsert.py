@@ -23,7 +23,7 @@ from opportunity_mcp.tools.access import idempotency_key, parse, pick, reading_f
 from opportunity_mcp.tools.deals import Wanted, one_open_deal
 from opportunity_mcp.tools.resolve import Lookups, exclusive
 from opportunity_mcp.tools.spec import ToolSpec
-from opportunity_mcp.tools.write import Write, call_policy, journaled
+from opportunity_mcp.tools.write import Write, answered_before, call_policy, journaled
 from opportunity_mcp.untrusted import quoted
 
 
@@ -194,6 +194,11 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
     if args.id is None and args.name is None:
         raise ToolError("Invalid arguments: name: required when id is not given (a new opportunity needs a name)")
     client = pick(state, LeadConnectorClient, args.locationId, "locationId", "location")
+    # An upsert by contact stores the id of the deal it found: its arguments compare only after that.
+    comparable = args.id is not None or args.contactId is None
+    known = await answered_before(ctx, "upsert_opportunity", client.account, key, args, comparable=comparable)
+    if known is not None:
+        return known
     look = Lookups(state, client, call_policy(ctx), scopes=find.SCOPES)
     ids = await _ids(look, client, args)
     args = with_ids(args, ids)  # from here on, ids only

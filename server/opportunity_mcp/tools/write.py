@@ -34,7 +34,7 @@ from opportunity_mcp.tools.access import State, state_of
 log = logging.getLogger(__name__)
 
 
-def _envelope(result: WriteResult, resolved: Mapping[str, str]) -> Envelope:
+def _envelope(result: WriteResult, resolved: Mapping[str, str], notes: tuple[str, ...] = ()) -> Envelope:
     opp = result.opportunity
     # Every value comes typed from the CRM layer's result: no need to validate it again.
     return Envelope.model_construct(
@@ -50,7 +50,7 @@ def _envelope(result: WriteResult, resolved: Mapping[str, str]) -> Envelope:
         contact=opp.contact,
         assignee=opp.assignee,
         resolved=dict(resolved) if resolved else None,
-        warnings=list(result.warnings),
+        warnings=[*notes, *result.warnings],
     )
 
 
@@ -105,6 +105,9 @@ class Write:
     field: str | None = None  # the field an update changed, for the sentence
     policy: CallPolicy | None = None  # the call's policy, when lookups already spent part of it
     resolved: Mapping[str, str] = dataclasses.field(default_factory=dict)  # names and phones, in words
+    # Checked once the write is claimed (a repeat is answered before it): its notes join the answer's
+    # warnings; a ToolError from it refuses the write, which is then recorded as failed, nothing sent.
+    precheck: Callable[[CallPolicy], Awaitable[tuple[str, ...]]] | None = None
 
 
 async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
@@ -132,6 +135,14 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
     if claim.row_id is None:
         return _repeat(state, claim, args_fp)
     policy = write.policy or call_policy(ctx)
+    notes: tuple[str, ...] = ()
+    if write.precheck is not None:
+        try:
+            notes = await write.precheck(policy)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await _finish(state, claim.row_id, Finish("failed", requests=policy.requests))
+            raise
     started = time.monotonic()
     # Anything that ends the call without an answer (a crash) leaves "unknown".
     outcome, status, env, wire = "unknown", None, None, None
@@ -141,7 +152,7 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
         # unknown one. The call's budget still bounds it.
         with anyio.CancelScope(shield=True):
             result = await write.send(policy)
-        env = _envelope(result, write.resolved)
+        env = _envelope(result, write.resolved, notes)
         wire = env.wire()  # once, for the answer and the journal row
         outcome = "done"
         return _answer(state, env, write.field, wire)
@@ -203,7 +214,27 @@ async def _claim_when_free(ctx: Context[Any, Any], state: State, claim_once: Cal
         delay = min(delay * 2, 0.5)
 
 
-def _repeat(state: State, claim: Claim, args_fp: str) -> CallToolResult:
+async def answered_before(
+    ctx: Context[Any, Any], tool: str, account: Account, key: str | None, args: BaseModel, *, comparable: bool = True
+) -> CallToolResult | None:
+    """A call whose idempotency key the journal already knows as done or unknown, answered from the
+    journal before any lookup, so a repeat costs no request and needs no CRM that is up."""
+    if key is None:
+        return None
+    state = state_of(ctx)
+    try:
+        earlier = await state.journal.by_key(tool, account.target, key)
+    except Exception:  # the claim that follows says what is wrong with the journal
+        return None
+    if earlier is None or earlier.outcome not in ("done", "unknown"):
+        return None
+    given = fingerprint(tool, account.target, {k: v for k, v in vars(args).items() if k not in _NOT_ARGS})
+    # With names or phones, the arguments the first call stored (as ids) cannot be compared yet.
+    comparable = comparable and not any(getattr(args, name, None) is not None for name in HUMAN_ARGUMENTS)
+    return _repeat(state, Claim(None, earlier, "key"), given if comparable else None)
+
+
+def _repeat(state: State, claim: Claim, args_fp: str | None) -> CallToolResult:
     """Answer a call the journal has seen before, without calling the CRM."""
     earlier = claim.earlier
     if earlier is None or earlier.outcome == "pending":
@@ -213,7 +244,9 @@ def _repeat(state: State, claim: Claim, args_fp: str) -> CallToolResult:
         env = Envelope.model_validate(earlier.envelope)
         if claim.reason == "key":
             note = f"this idempotencyKey was used {ago}; this is that call's result and nothing was sent"
-            if earlier.args_fp != args_fp:
+            if args_fp is None:
+                note += "; if this call's arguments differ, they were NOT applied"
+            elif earlier.args_fp != args_fp:
                 note += "; the new arguments differ and were NOT applied"
         else:
             note = (
