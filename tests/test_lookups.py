@@ -72,7 +72,7 @@ async def test_ids_given_as_ids_cost_no_lookup(client: Client, sandbox: SandboxS
 
 async def test_a_warm_cache_costs_only_the_contact_lookup(client: Client, sandbox: SandboxState) -> None:
     # allowDuplicate: the contact's earlier deals are not read back for the open-deal note (its own test).
-    named = {"contactPhone": "+51912345678", "assigneeEmail": "ana@acme.com", "stageName": "Ganado"}
+    named: dict[str, Any] = {"contactPhone": "+51912345678", "assigneeEmail": "ana@acme.com", "stageName": "Ganado"}
     named["allowDuplicate"] = True
     for n in range(3):
         result = await client.call_tool("create_opportunity", {**DEAL, **named, "name": f"Plan {n}"})
