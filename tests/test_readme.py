@@ -116,3 +116,10 @@ async def test_the_names_example_gives_the_sentence_shown(client: Client) -> Non
     assert not result.is_error
     ids = re.compile(r"\(id [0-9a-f]+\)")
     assert ids.sub("(id …)", text_of(result)) == ids.sub("(id …)", shown.group(1))
+    # Three days later: the update by the customer's phone, and the sentence shown for it.
+    later = re.findall(r"```json\n(.*?)```", section, flags=re.S)[1]
+    moved = re.search(r"^> (Updated stageId .*)$", section, flags=re.M)
+    assert moved is not None
+    update = await client.call_tool("update_opportunity_field", json.loads(later))
+    assert not update.is_error, text_of(update)
+    assert ids.sub("(id …)", text_of(update)) == ids.sub("(id …)", moved.group(1))
