@@ -163,25 +163,38 @@ class Bench:
         return {"ours": summary(times["ours"]), "floor": summary(times["floor"]), "ratio": ours / floor}
 
     async def requests_per_call(self, ours: Client) -> dict[str, int]:
-        """Upstream requests one create costs, as its journal row counts them: with ids; with names the
-        first time (the lists are fetched) and again (the lists are kept; the contact is looked up)."""
+        """Upstream requests one call costs, as its journal row counts them: a create with ids; with
+        names the first time (the lists are fetched) and again (the lists are kept; the contact is looked
+        up); an update of a deal found by the customer's phone or email, on each CRM."""
 
-        async def create(**extra: Any) -> int:
-            n = self.unique()
-            result = await ours.call_tool(
-                "create_opportunity", {"name": f"Requests {n}", "description": "d", "amount": n, **extra}
-            )
+        async def cost(tool: str, arguments: dict[str, Any]) -> int:
+            result = await ours.call_tool(tool, arguments)
             assert not result.is_error, result.content
             recent = await ours.read_resource("journal://recent")
             line = recent.contents[0].text.splitlines()[0]  # type: ignore[union-attr]
             return int(line.rsplit(" ", 2)[-2])
 
-        names = {"contactPhone": "+51 912 345 678", "assigneeEmail": "juan@acme.com", "stageName": "Propuesta"}
-        return {
+        async def create(**extra: Any) -> int:
+            n = self.unique()
+            return await cost("create_opportunity", {"name": f"Requests {n}", "description": "d", "amount": n, **extra})
+
+        # allowDuplicate: the same contact's earlier deals are not read back for the open-deal note.
+        names: dict[str, Any] = {"contactPhone": "+51 912 345 678", "assigneeEmail": "juan@acme.com"}
+        names |= {"stageName": "Propuesta", "allowDuplicate": True}
+        found = {
             "ids": await create(contactId="contact-456", assignedComercialId="user-123", stageId="stage-proposal"),
             "names_first": await create(**names),
             "names_warm": await create(**names),
         }
+        # One deal for a customer of each CRM, then a change to it by their email or phone alone.
+        await create(contactEmail="marta@empresa.pe")
+        n = self.unique()
+        by_email = {"contactEmail": "marta@empresa.pe", "field": "amount", "value": n}
+        found["update_by_contact_plazbot"] = await cost("update_opportunity_field", by_email)
+        carlos = {"contactPhone": "+1 415 555 0100", "name": "Requests LC"}
+        await cost("upsert_opportunity", carlos)
+        found["upsert_by_phone_leadconnector"] = await cost("upsert_opportunity", {**carlos, "monetaryValue": n})
+        return found
 
     # -- per call ----------------------------------------------------------------------------------
     def ours_calls(self, created: list[str]) -> dict[str, Callable[[], tuple[str, dict[str, Any]]]]:
@@ -411,6 +424,14 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, bool]]:
             requests["names_warm"] == 2,
         )
     )
+    for key, where in (("update_by_contact_plazbot", "Plazbot"), ("upsert_by_phone_leadconnector", "LeadConnector")):
+        rows.append(
+            (
+                f"{where}: a change to the deal found by the customer's phone or email, lists kept: requests ≤ 3",
+                str(requests[key]),
+                requests[key] <= 3,
+            )
+        )
     for tool, row in per_tool.items():
         rows.append(
             (f"{tool}: added p50 ≤ 1.2× floor", f"{row['added_ratio_p50']:.2f}×", row["added_ratio_p50"] <= 1.2)
