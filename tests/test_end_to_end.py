@@ -15,7 +15,7 @@ from tests.conftest import authorized_client, bearer, http_server, text_of
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = str(Path(sys.executable).parent / "opportunity-mcp")
-TOOLS = ["create_opportunity", "update_opportunity_field", "upsert_opportunity"]
+TOOLS = ["create_opportunity", "update_opportunity_field", "upsert_opportunity", "find_opportunities"]
 DEAL = {"name": "Plan anual", "description": "Premium", "amount": 1200.5, "contactId": "contact-456"}
 
 

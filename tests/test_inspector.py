@@ -44,12 +44,17 @@ def _inspect(target: list[str], method: str, *extra: str) -> Any:
     return json.loads(output[output.index("{") :])
 
 
+def sandbox_workspace(sandbox: SandboxState) -> str:
+    return str(next(iter(sandbox.plazbot.values()))["workspaceId"])
+
+
 def _exercise(target: list[str], sandbox: SandboxState) -> None:
     listed = _inspect(target, "tools/list")
     assert [t["name"] for t in listed["tools"]] == [
         "create_opportunity",
         "update_opportunity_field",
         "upsert_opportunity",
+        "find_opportunities",
     ]
     created = _inspect(
         target,
@@ -90,7 +95,18 @@ def _exercise(target: list[str], sandbox: SandboxState) -> None:
     )
     assert upserted["isError"] is False and upserted["structuredContent"]["status"] == "won"
     assert sandbox.plazbot[opp_id]["stageId"] == "stage-won"
-    for answer in (created, updated, upserted):
+    found = _inspect(
+        target,
+        "tools/call",
+        "--tool-name",
+        "find_opportunities",
+        "--tool-arg",
+        "name=inspector DEAL",
+        "--tool-arg",
+        f"accountId={sandbox_workspace(sandbox)}",
+    )
+    assert found["isError"] is False and [d["id"] for d in found["structuredContent"]["deals"]] == [opp_id]
+    for answer in (created, updated, upserted, found):
         assert CANARY_KEY not in json.dumps(answer) and CANARY_TOKEN not in json.dumps(answer)
 
 
