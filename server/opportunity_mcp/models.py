@@ -97,7 +97,7 @@ Name = Annotated[str, _text(200)]
 IdemKey = Annotated[str, _text(200)]
 _KEY_HELP = "The triggering message's id"
 # The human alternative to the id argument before it: give one of the pair.
-PHONE_HELP = "Or contact phone, +country code"
+PHONE_HELP = "Or contact phone (+code)"
 EMAIL_HELP = "Or contact email"
 _SELLER_HELP = "Or seller email"
 _STAGE_HELP = "Or stage name"
@@ -155,7 +155,7 @@ class CreateOpportunityArgs(ToolArgs):
     stageId: Annotated[Id | None, Field(description="Stage id")] = None
     stageName: Annotated[Name | None, Field(description=_STAGE_HELP)] = None
     expirationDate: Annotated[IsoDate | None, Field(description="Close date")] = None
-    workspaceId: Annotated[Id | None, Field(description="Default: the configured one")] = None
+    workspaceId: Annotated[Id | None, Field(description="Default: as configured")] = None
     idempotencyKey: Annotated[IdemKey | None, Field(description=_KEY_HELP)] = None
     allowDuplicate: Annotated[StrictBool, Field(description=_DUP_HELP)] = False
 
@@ -165,11 +165,11 @@ UpdatableField = Literal[
 ]
 
 
-_DEAL_NAME_HELP = "Deal name, with a contact"
+_DEAL_NAME_HELP = "Its name, with a contact"
 
 
 class UpdateOpportunityFieldArgs(ToolArgs):
-    opportunityId: Annotated[Id | None, Field(description="Deal id, or give its contact")] = None
+    opportunityId: Annotated[Id | None, Field(description="Deal id, or its contact")] = None
     contactId: Annotated[Id | None, Field(description="Or its contact id")] = None
     contactPhone: Annotated[Phone | None, Field(description=PHONE_HELP)] = None
     contactEmail: Annotated[Email | None, Field(description=EMAIL_HELP)] = None
@@ -181,7 +181,7 @@ class UpdateOpportunityFieldArgs(ToolArgs):
         Field(description="amount: number; dates: YYYY-MM-DD; ids: or name/email/+phone"),
     ]
     customFieldName: Annotated[str | None, _text(100), Field(description="When field is customFields")] = None
-    workspaceId: Annotated[Id | None, Field(description="Default: the configured one")] = None
+    workspaceId: Annotated[Id | None, Field(description="Default: as configured")] = None
 
     def checked_value(self, reading: Reading | None = None) -> str | float:
         """The value validated and normalised for `field` (raises ValueError naming what is allowed)."""
@@ -285,9 +285,9 @@ class UpsertOpportunityArgs(ToolArgs):
     ] = None
     followersActionType: Annotated[Literal["add", "remove"], Field(description="Followers action")] = "add"
     isRemoveAllFollowers: Annotated[StrictBool, Field(description="Clear followers first")] = False
-    pipelineId: Annotated[Id | None, Field(description="Default: the configured one")] = None
+    pipelineId: Annotated[Id | None, Field(description="Default: as configured")] = None
     pipelineName: Annotated[Name | None, Field(description="Or pipeline name")] = None
-    locationId: Annotated[Id | None, Field(description="Default: the configured one")] = None
+    locationId: Annotated[Id | None, Field(description="Default: as configured")] = None
     opportunityName: Annotated[Name | None, Field(description=_DEAL_NAME_HELP)] = None
     idempotencyKey: Annotated[IdemKey | None, Field(description=_KEY_HELP)] = None
     allowDuplicate: Annotated[StrictBool, Field(description=_DUP_HELP)] = False

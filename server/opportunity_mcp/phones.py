@@ -11,9 +11,9 @@ from libphonenumber's metadata (the `phonenumberslite` package).
 
 from __future__ import annotations
 
+import importlib
 import re
-
-import phonenumbers
+from types import ModuleType
 
 _SEPARATORS = re.compile(r"[\s\-.()/]")
 MIN_DIGITS = 8  # a country code and a subscriber number: fewer cannot be a full international number
@@ -25,9 +25,15 @@ class PhoneError(ValueError):
     """Not a phone number that names one person worldwide; the message says why."""
 
 
+def _library() -> ModuleType:
+    # Imported when first needed: its metadata costs ~45 ms of start-up that most calls never use
+    # (a number written with + or 00 needs none of it).
+    return importlib.import_module("phonenumbers")
+
+
 def is_country(code: str) -> bool:
     """Whether `code` is an ISO 3166 region libphonenumber knows (PE, ES, US …)."""
-    return code in phonenumbers.SUPPORTED_REGIONS
+    return bool(code in _library().SUPPORTED_REGIONS)
 
 
 def e164(text: str, default_country: str | None = None) -> str:
@@ -60,10 +66,11 @@ def _international(digits: str) -> str:
 
 def _valid(text: str, region: str | None = None) -> str | None:
     """The E.164 form of `text` read in `region` (None: with its own country code), if valid."""
+    library = _library()
     try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
+        number = library.parse(text, region)
+    except library.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(number):
+    if not library.is_valid_number(number):
         return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return str(library.format_number(number, library.PhoneNumberFormat.E164))

@@ -35,13 +35,13 @@ class FindOpportunitiesArgs(ToolArgs):
     name: Annotated[Name | None, Field(description="Deal name")] = None
     stageName: Annotated[Name | None, Field(description="Stage name")] = None
     pipelineName: Annotated[Name | None, Field(description="Pipeline name")] = None
-    status: Annotated[DealStatus | None, Field(description="Default: all")] = None
-    accountId: Annotated[Id | None, Field(description="Workspace or location id")] = None
+    status: Annotated[DealStatus | None, Field(description="Default all")] = None
+    accountId: Annotated[Id | None, Field(description="Workspace/location id")] = None
 
 
 SHOWN = 10
 MAX_FOUND_TEXT = 2000
-OUTPUT: dict[str, Any] = {"type": "object", "properties": {"count": {"type": "integer"}, "deals": {"type": "array"}}}
+OUTPUT: dict[str, Any] = {"type": "object", "properties": {"deals": {"type": "array"}}}
 
 
 def _reading(state: State, account: object) -> Reading:
@@ -131,7 +131,7 @@ def _line(deal: Deal, stages: dict[str, str]) -> str:
 
 
 async def find_opportunities(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
-    """Find deals (read-only) by contact, name, stage, pipeline or status; newest first."""
+    """Find deals by contact, name, stage, pipeline or status (read-only)."""
     state = state_of(ctx)
     args = parse(FindOpportunitiesArgs, arguments, _reading(state, arguments.get("accountId")))
     exclusive(vars(args), "contactId", "contactPhone", "contactEmail")
