@@ -31,6 +31,7 @@ import anyio
 import httpx2
 import psycopg
 
+from bench.figures import publish
 from bench.fleet import Replica, start_fleet
 from bench.run import ACCEPT, RESULTS, cpu_model
 from opportunity_mcp.journal import open_journal
@@ -284,6 +285,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "chaos.json").write_text(json.dumps(figures, indent=2) + "\n")
     (RESULTS / "chaos.md").write_text(markdown(figures))
+    publish("chaos", markdown(figures))
     print(markdown(figures))
 
 

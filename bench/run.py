@@ -29,6 +29,7 @@ import anyio
 import httpx2
 from mcp import Client, StdioServerParameters
 
+from bench.figures import publish
 from bench.tokens import count
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -534,4 +535,5 @@ if __name__ == "__main__":
     (RESULTS / "latest.json").write_text(json.dumps(outcome, indent=2) + "\n")
     table = markdown(outcome)
     (RESULTS / "latest.md").write_text(table)
+    publish("bench", table)
     sys.stdout.write(table)

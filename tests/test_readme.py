@@ -123,3 +123,11 @@ async def test_the_names_example_gives_the_sentence_shown(client: Client) -> Non
     update = await client.call_tool("update_opportunity_field", json.loads(later))
     assert not update.is_error, text_of(update)
     assert ids.sub("(id …)", text_of(update)) == ids.sub("(id …)", moved.group(1))
+
+
+@pytest.mark.parametrize(("name", "results"), [("bench", "latest.md"), ("chaos", "chaos.md")])
+def test_the_figures_shown_are_the_last_ones_measured(name: str, results: str) -> None:
+    from bench.figures import as_block, block
+
+    measured = (ROOT / "bench" / "results" / results).read_text()
+    assert block(name, README) == as_block(measured)  # `make bench` / `make chaos` write both
