@@ -47,7 +47,7 @@ def postgres() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def journal_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Where a journal lives, once per backend: a SQLite file, or a fresh PostgreSQL database."""
     if request.param == "sqlite":

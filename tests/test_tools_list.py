@@ -35,7 +35,10 @@ async def _listed(config: ServerConfig, mode: str = "legacy") -> list[dict[str, 
 async def test_tools_list_matches_the_snapshot(config: ServerConfig, mode: str) -> None:
     tools = await _listed(config, mode)
     if os.environ.get("UPDATE_SNAPSHOTS"):
+        # Never under CI, and never green: an update is a change for a person to review and commit.
+        assert not os.environ.get("CI"), "UPDATE_SNAPSHOTS refuses to run under CI"
         SNAPSHOT.write_text(json.dumps(tools, indent=2, ensure_ascii=False) + "\n")
+        pytest.fail("snapshot written: review the diff of tests/snapshots/tools_list.json, then run without it")
     assert tools == json.loads(SNAPSHOT.read_text())
 
 
