@@ -18,9 +18,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/opportunity-mcp --sandbox --transport http --port $(PORT) --no-auth
 
-## test: lint, strict typing, then every test (the interoperability tests fetch pinned npm packages)
+## test: lint, strict typing, then every test on every core (the interoperability tests fetch pinned npm packages)
 test: check browser postgres clients
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 ## browser: Debian's chromium for the sandbox board test, installed when missing (needs root and apt)
 browser:

@@ -46,7 +46,7 @@ def _ours(path: Path) -> set[str]:
 
 
 # Leaves: modules of plain functions on text that import nothing of ours, so any layer may use them.
-LEAVES = frozenset({"opportunity_mcp.untrusted", "opportunity_mcp.scrub"})
+LEAVES = frozenset({"opportunity_mcp.untrusted", "opportunity_mcp.scrub", "opportunity_mcp.defaults"})
 
 
 def _modules(folder: str = "") -> list[Path]:

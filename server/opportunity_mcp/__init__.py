@@ -1,3 +1,8 @@
 """opportunity-mcp: an MCP server that gives AI agents safe, typed write access to CRM opportunities."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("opportunity-mcp")  # one version: pyproject.toml's, as installed
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+source"

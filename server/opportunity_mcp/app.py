@@ -86,7 +86,7 @@ def build_server(
                 for account in config.accounts:
                     if account.base_url not in pools:
                         pools[account.base_url] = await stack.enter_async_context(
-                            make_http_client(account.base_url, config.http_timeout)
+                            make_http_client(account.base_url, config.http_timeout, f"opportunity-mcp/{__version__}")
                         )
                 # One limiter for every location: LeadConnector counts requests per location. With a
                 # PostgreSQL journal its windows live in the database, shared by every replica.

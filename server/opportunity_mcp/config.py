@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+import opportunity_mcp.defaults as D
 from opportunity_mcp.accounts import CRM_VARIABLES, AccountEntry, config_help, from_environment, from_file_entry
 from opportunity_mcp.crm.base import Account
 from opportunity_mcp.crm.families import FAMILIES
@@ -50,13 +51,13 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", case_sensitive=True)
 
-    http_timeout: float = Field(15.0, gt=0, le=120, validation_alias="OPPORTUNITY_MCP_HTTP_TIMEOUT")
-    call_budget: float = Field(20.0, gt=0, le=600, validation_alias="OPPORTUNITY_MCP_CALL_BUDGET")
-    duplicate_window: float = Field(600.0, ge=0, validation_alias="OPPORTUNITY_MCP_DUPLICATE_WINDOW")
-    lookup_ttl: float = Field(300.0, ge=0, le=86400, validation_alias="OPPORTUNITY_MCP_LOOKUP_TTL")
-    rate_limit: int = Field(100, ge=1, validation_alias="OPPORTUNITY_MCP_RATE_LIMIT")
-    rate_window: float = Field(10.0, gt=0, validation_alias="OPPORTUNITY_MCP_RATE_WINDOW")
-    plazbot_pages: int = Field(10, ge=1, le=500, validation_alias="OPPORTUNITY_MCP_PLAZBOT_PAGES")
+    http_timeout: float = Field(D.HTTP_TIMEOUT, gt=0, le=120, validation_alias="OPPORTUNITY_MCP_HTTP_TIMEOUT")
+    call_budget: float = Field(D.CALL_BUDGET, gt=0, le=600, validation_alias="OPPORTUNITY_MCP_CALL_BUDGET")
+    duplicate_window: float = Field(D.DUPLICATE_WINDOW, ge=0, validation_alias="OPPORTUNITY_MCP_DUPLICATE_WINDOW")
+    lookup_ttl: float = Field(D.LOOKUP_TTL, ge=0, le=86400, validation_alias="OPPORTUNITY_MCP_LOOKUP_TTL")
+    rate_limit: int = Field(D.RATE_LIMIT, ge=1, validation_alias="OPPORTUNITY_MCP_RATE_LIMIT")
+    rate_window: float = Field(D.RATE_WINDOW, gt=0, validation_alias="OPPORTUNITY_MCP_RATE_WINDOW")
+    plazbot_pages: int = Field(D.PLAZBOT_PAGES, ge=1, le=500, validation_alias="OPPORTUNITY_MCP_PLAZBOT_PAGES")
     journal: str | None = Field(None, validation_alias="OPPORTUNITY_MCP_JOURNAL")
     config_file: str | None = Field(None, validation_alias="OPPORTUNITY_MCP_CONFIG")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
@@ -76,14 +77,14 @@ class ServerConfig:
 
     accounts: tuple[Account, ...]
     tokens: tuple[TokenGrant, ...] = ()
-    http_timeout: float = 15.0
+    http_timeout: float = D.HTTP_TIMEOUT
     sandbox: bool = False
-    call_budget: float = 20.0
-    duplicate_window: float = 600.0
-    lookup_ttl: float = 300.0  # seconds a list of stages, pipelines, sellers or lost reasons is reused
-    rate_limit: int = 100
-    rate_window: float = 10.0
-    plazbot_pages: int = 10  # pages of a Plazbot deal list (about 20 deals each) one call may read
+    call_budget: float = D.CALL_BUDGET
+    duplicate_window: float = D.DUPLICATE_WINDOW
+    lookup_ttl: float = D.LOOKUP_TTL
+    rate_limit: int = D.RATE_LIMIT
+    rate_window: float = D.RATE_WINDOW
+    plazbot_pages: int = D.PLAZBOT_PAGES
     journal: str = ""  # a SQLite path or a postgresql:// URL; "" means the default SQLite file
     # Plain values read for tokens given by environment reference: scrubbed like any secret.
     token_values: tuple[SecretStr, ...] = ()
@@ -287,10 +288,12 @@ class HttpSettings(BaseSettings):
     allowed_origins: str = Field("", validation_alias="OPPORTUNITY_MCP_ALLOWED_ORIGINS")
     shutdown_grace: int = Field(25, ge=0, le=300, validation_alias="OPPORTUNITY_MCP_SHUTDOWN_GRACE")
     # Slow, idle and numerous connections (see `connections`).
-    head_timeout: float = Field(10.0, gt=0, le=300, validation_alias="OPPORTUNITY_MCP_HEAD_TIMEOUT")
-    body_timeout: float = Field(30.0, gt=0, le=600, validation_alias="OPPORTUNITY_MCP_BODY_TIMEOUT")
-    keep_alive: float = Field(5.0, gt=0, le=300, validation_alias="OPPORTUNITY_MCP_KEEP_ALIVE")
-    max_connections: int = Field(512, ge=1, le=100_000, validation_alias="OPPORTUNITY_MCP_MAX_CONNECTIONS")
+    head_timeout: float = Field(D.HEAD_TIMEOUT, gt=0, le=300, validation_alias="OPPORTUNITY_MCP_HEAD_TIMEOUT")
+    body_timeout: float = Field(D.BODY_TIMEOUT, gt=0, le=600, validation_alias="OPPORTUNITY_MCP_BODY_TIMEOUT")
+    keep_alive: float = Field(D.KEEP_ALIVE, gt=0, le=300, validation_alias="OPPORTUNITY_MCP_KEEP_ALIVE")
+    max_connections: int = Field(
+        D.MAX_CONNECTIONS, ge=1, le=100_000, validation_alias="OPPORTUNITY_MCP_MAX_CONNECTIONS"
+    )
 
     def hosts(self) -> list[str]:
         return [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]

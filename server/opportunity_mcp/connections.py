@@ -30,15 +30,17 @@ import h11
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+import opportunity_mcp.defaults as D
+
 RESERVED_DESCRIPTORS = 64  # for the journal, the CRM pool, logs: never taken by client connections
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    head_timeout: float = 10.0
-    body_timeout: float = 30.0
-    keep_alive: float = 5.0
-    max_connections: int = 512
+    head_timeout: float = D.HEAD_TIMEOUT
+    body_timeout: float = D.BODY_TIMEOUT
+    keep_alive: float = D.KEEP_ALIVE
+    max_connections: int = D.MAX_CONNECTIONS
 
 
 def connection_cap(wanted: int) -> int:

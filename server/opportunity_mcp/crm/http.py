@@ -36,7 +36,6 @@ from opportunity_mcp.untrusted import MESSAGE_LIMIT, quoted
 
 log = logging.getLogger("opportunity_mcp.crm")
 
-USER_AGENT = "opportunity-mcp/0.1"
 _RATE_HEADERS = ("x-ratelimit-remaining", "x-ratelimit-interval-milliseconds")
 
 
@@ -54,7 +53,7 @@ def segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def make_http_client(base_url: str, timeout: float) -> httpx2.AsyncClient:
+def make_http_client(base_url: str, timeout: float, user_agent: str) -> httpx2.AsyncClient:
     """The one pooled client a CRM family uses for the life of the server."""
     # Plain http is only ever a loopback sandbox (config refuses it elsewhere): no TLS to set up.
     verify: ssl.SSLContext | bool = _tls() if base_url.startswith("https://") else False
@@ -63,7 +62,7 @@ def make_http_client(base_url: str, timeout: float) -> httpx2.AsyncClient:
         verify=verify,
         timeout=httpx2.Timeout(timeout, connect=min(timeout, 5.0), pool=min(timeout, 5.0)),
         limits=httpx2.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30.0),
-        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        headers={"User-Agent": user_agent, "Accept": "application/json"},
         follow_redirects=False,
         trust_env=False,
     )

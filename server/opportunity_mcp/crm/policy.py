@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 import anyio
 import httpx2
 
+import opportunity_mcp.defaults as D
 from opportunity_mcp.crm.errors import CrmConnectError, CrmError, CrmNoAnswer, CrmRateLimited, CrmUnavailable
 from opportunity_mcp.crm.http import send
 
@@ -39,7 +40,7 @@ class CallPolicy:
     """One tool call's budget and bookkeeping: its deadline, whom to tell about waits, and how many
     requests it sent."""
 
-    budget: float = 20.0
+    budget: float = D.CALL_BUDGET
     max_attempts: int = 4
     base_delay: float = 0.2
     max_delay: float = 5.0
@@ -183,7 +184,9 @@ class RateLimiter:
 
     MARGIN = 0.5
 
-    def __init__(self, limit: int = 100, window: float = 10.0, store: RateWindow | None = None) -> None:
+    def __init__(
+        self, limit: int = D.RATE_LIMIT, window: float = D.RATE_WINDOW, store: RateWindow | None = None
+    ) -> None:
         self.limit = limit
         self.window = window
         self.store: RateWindow = store or LocalWindow()

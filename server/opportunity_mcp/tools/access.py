@@ -12,6 +12,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, ValidationError
 
+import opportunity_mcp.defaults as D
 from opportunity_mcp.crm.base import CrmClient
 from opportunity_mcp.journal import Journal
 from opportunity_mcp.models import Reading
@@ -34,9 +35,9 @@ class State:
 
     clients: tuple[CrmClient, ...]
     journal: Journal
-    call_budget: float = 20.0
-    plazbot_pages: int = 10  # pages of a Plazbot deal list one call may read
-    duplicate_window: float = 600.0
+    call_budget: float = D.CALL_BUDGET
+    plazbot_pages: int = D.PLAZBOT_PAGES
+    duplicate_window: float = D.DUPLICATE_WINDOW
     open_access: bool = True
     references: ReferenceCache = field(default_factory=ReferenceCache)
 

@@ -7,11 +7,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import opportunity_mcp.defaults as D
+
 Fetch = Callable[[], Awaitable[Any]]
 
 
 class ReferenceCache:
-    def __init__(self, ttl: float = 300.0) -> None:
+    def __init__(self, ttl: float = D.LOOKUP_TTL) -> None:
         self.ttl = ttl
         self._entries: dict[tuple[str, str], tuple[float, Any]] = {}
 
