@@ -258,3 +258,15 @@ async def test_without_read_scope_the_configured_pipeline_is_sent_and_said(
     assert result.structured_content["warnings"] == [
         "could not read the opportunity's pipeline; sent the configured one"
     ]
+
+
+async def test_an_update_by_id_with_a_stage_name_reads_the_deal_once(client: Client, sandbox: SandboxState) -> None:
+    created = await client.call_tool("upsert_opportunity", {"name": "Una lectura", "pipelineName": "Renovaciones"})
+    assert created.structured_content is not None
+    sandbox.requests.clear()
+    deal = created.structured_content["id"]
+    moved = await client.call_tool("upsert_opportunity", {"id": deal, "stageName": "Renewed"})
+    assert not moved.is_error, text_of(moved)
+    assert len(sandbox.requests_to("lc.get")) == 1  # its pipeline, for the stage's name and for the write alike
+    (sent,) = sandbox.requests_to("lc.upsert")
+    assert sent.body["pipelineId"] == "pipe-renewals"  # kept in its own pipeline

@@ -102,6 +102,7 @@ async def _pipeline_of(look: Lookups, client: LeadConnectorClient, args: UpsertO
     if args.id is not None:
         own = await client.pipeline_of(args.id, look.policy)
         if own is not None:
+            look.note("own pipeline", own)  # read once per call: the write keeps the deal in it
             return own
     raise ToolError(
         "Invalid arguments: stageName: the pipeline to look it up in is not known; pass pipelineId or pipelineName"
@@ -202,8 +203,10 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
     look = Lookups(state, client, call_policy(ctx), scopes=find.SCOPES)
     ids = await _ids(look, client, args)
     args = with_ids(args, ids)  # from here on, ids only
-    # With an id and no pipelineId, the client reads the deal's own pipeline instead of moving it.
-    pipeline = args.pipelineId or (None if args.id else client.default_pipeline)
+    # With an id and no pipelineId, the deal stays in its own pipeline: read for this call (by the stage
+    # lookup, or else by the client), never assumed, since a stale one would move the deal.
+    own = look.resolved.pop("own pipeline", None)
+    pipeline = args.pipelineId or own or (None if args.id else client.default_pipeline)
     if pipeline is None and args.id is None:
         raise ToolError(
             "Invalid arguments: pipelineId: required, since this location has no default pipeline configured"
