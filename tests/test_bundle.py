@@ -54,6 +54,7 @@ def test_user_config_reaches_the_server_under_its_variable_names() -> None:
         "PLAZBOT_NUMBER_FORMAT",
         "PLAZBOT_DEFAULT_COUNTRY",
         "PLAZBOT_OPEN_DEALS",
+        "OPPORTUNITY_MCP_SANDBOX",
         "LEADCONNECTOR_NUMBER_FORMAT",
         "LEADCONNECTOR_DEFAULT_COUNTRY",
     }
@@ -65,7 +66,8 @@ def test_user_config_reaches_the_server_under_its_variable_names() -> None:
         "plazbot_password",
         "leadconnector_token",
     }
-    assert set(env) == set(CRM_VARIABLES) - {"LEADCONNECTOR_BASE_URL"}  # one LeadConnector host: nothing to pick
+    # One LeadConnector host: nothing to pick; and the switch that serves the sandbox CRM instead.
+    assert set(env) == (set(CRM_VARIABLES) - {"LEADCONNECTOR_BASE_URL"}) | {"OPPORTUNITY_MCP_SANDBOX"}
     for choice in FAMILIES["plazbot"].hosts:
         assert choice in user_config["plazbot_base_url"]["description"]
     assert MANIFEST["version"] == __import__("opportunity_mcp").__version__
@@ -92,8 +94,7 @@ async def test_mcpb_validates_packs_and_the_bundle_starts(tmp_path: Path) -> Non
             "pyproject.toml",
             "README.md",
             "LICENSE",
-            "Makefile",
-            "MANIFEST.in",
+            "uv.lock",
             "server",
             "prompts",
         }
@@ -102,8 +103,11 @@ async def test_mcpb_validates_packs_and_the_bundle_starts(tmp_path: Path) -> Non
     config = MANIFEST["server"]["mcp_config"]
     uv = str(Path(sys.executable).parent / "uv")
     assert config["command"] == "uv"
-    args = [a.replace("${__dirname}", str(unpacked)) for a in config["args"]] + ["--sandbox"]
-    async with Client(StdioServerParameters(command=uv, args=args, env=dict(os.environ)), mode="legacy") as client:
+    assert "uv.lock" in names and "--frozen" in config["args"]  # exactly the locked dependencies
+    args = [a.replace("${__dirname}", str(unpacked)) for a in config["args"]]
+    # The bundle's "use the sandbox" switch, as Claude Desktop passes it: no --sandbox on a command line.
+    env = {**os.environ, "OPPORTUNITY_MCP_SANDBOX": "true"}
+    async with Client(StdioServerParameters(command=uv, args=args, env=env), mode="legacy") as client:
         tools = (await client.list_tools()).tools
         created = await client.call_tool(
             "create_opportunity", {"name": "From the bundle", "description": "d", "amount": 1}

@@ -33,7 +33,10 @@ def config_help() -> str:
             f"  {family.label}: {family.variable(family.secret_key)} and {family.variable(family.target_key)} "
             f"({family.variable('base_url')} defaults to {family.default_url}{also})"
         )
-    lines.append("or start with --sandbox to use the embedded sandbox CRM.")
+    lines.append(
+        "or use the embedded sandbox CRM: start with --sandbox, or set OPPORTUNITY_MCP_SANDBOX=true "
+        '(the bundle\'s "Use the sandbox CRM" switch).'
+    )
     return "\n".join(lines)
 
 

@@ -94,11 +94,26 @@ def _on_terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _sandbox_switch() -> bool | str:
+    """OPPORTUNITY_MCP_SANDBOX, the bundle's "use the sandbox" switch: true or false (empty: false);
+    anything else is what is wrong with it."""
+    value = os.environ.get("OPPORTUNITY_MCP_SANDBOX", "").strip().lower()
+    if value in ("", "false", "0"):
+        return False
+    if value in ("true", "1"):
+        return True
+    return "OPPORTUNITY_MCP_SANDBOX: must be true or false"
+
+
 def _serve(opts: argparse.Namespace) -> int:
     from opportunity_mcp.serve import Serving, serve
 
     how = Serving(opts.transport, opts.host, opts.port, sse=opts.sse, no_auth=opts.no_auth)
-    if not opts.sandbox:
+    switch = _sandbox_switch()
+    if isinstance(switch, str):
+        logs.say(f"opportunity-mcp: {switch}")
+        return 2
+    if not (opts.sandbox or switch):
         try:
             config = load_config(opts.config)
         except ConfigError as exc:
