@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -74,7 +75,15 @@ def test_user_config_reaches_the_server_under_its_variable_names() -> None:
 
 
 @pytest.mark.slow
+def test_the_bundles_lock_matches_the_project() -> None:
+    uv = str(Path(sys.executable).parent / "uv")
+    locked = subprocess.run([uv, "lock", "--check"], capture_output=True, text=True, timeout=120, check=False)
+    assert locked.returncode == 0, "uv.lock is out of date with pyproject.toml: run `uv lock`\n" + locked.stderr[-1000:]
+
+
+@pytest.mark.slow
 async def test_mcpb_validates_packs_and_the_bundle_starts(tmp_path: Path) -> None:
+    uv = str(Path(sys.executable).parent / "uv")
     validated = npx(MCPB, "validate", "manifest.json")
     assert validated.returncode == 0 and "validation passes" in validated.stdout, validated.stderr[-2000:]
     bundle = tmp_path / "opportunity-mcp.mcpb"
@@ -101,7 +110,6 @@ async def test_mcpb_validates_packs_and_the_bundle_starts(tmp_path: Path) -> Non
         assert {n.split("/", 1)[0] for n in names} <= allowed, sorted({n.split("/", 1)[0] for n in names} - allowed)
         archive.extractall(unpacked)
     config = MANIFEST["server"]["mcp_config"]
-    uv = str(Path(sys.executable).parent / "uv")
     assert config["command"] == "uv"
     assert "uv.lock" in names and "--frozen" in config["args"]  # exactly the locked dependencies
     args = [a.replace("${__dirname}", str(unpacked)) for a in config["args"]]
