@@ -1,13 +1,13 @@
-"""Figures in the README come from the last run of the harness that measures them: each run writes
-its table between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->`, so a figure shown is always
-the figure measured (a test checks the README against bench/results)."""
+"""Figures in the docs come from the last run of the harness that measures them: each run writes its
+table between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->` in docs/figures.md, so a figure
+shown is always the figure measured (a test checks docs/figures.md against bench/results)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures.md"
 
 
 def block(name: str, text: str) -> str:
@@ -21,7 +21,7 @@ def as_block(table: str) -> str:
     return re.sub(r"^#+ (.*)$", r"**\1**", table, flags=re.M)
 
 
-def publish(name: str, table: str, readme: Path = README) -> None:
+def publish(name: str, table: str, readme: Path = FIGURES) -> None:
     """Put `table` in the README's block `name`."""
     table = as_block(table)
     text = readme.read_text()

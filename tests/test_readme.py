@@ -21,7 +21,9 @@ from tests.conftest import http_server, text_of
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
-BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.S)
+DOCS = {path.name: path.read_text() for path in sorted((ROOT / "docs").glob("*.md"))}
+# The code blocks of the README and of docs/: each must work as shown.
+BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README + "".join(DOCS.values()), flags=re.S)
 KNOWN = set(CRM_VARIABLES)
 BIN = Path(sys.executable).parent
 
@@ -130,4 +132,29 @@ def test_the_figures_shown_are_the_last_ones_measured(name: str, results: str) -
     from bench.figures import as_block, block
 
     measured = (ROOT / "bench" / "results" / results).read_text()
-    assert block(name, README) == as_block(measured)  # `make bench` / `make chaos` write both
+    assert block(name, DOCS["figures.md"]) == as_block(measured)  # `make bench` / `make chaos` write both
+
+
+def test_the_first_screen_is_short_and_every_link_resolves() -> None:
+    assert len(README.splitlines()) <= 250
+    for name, text in {"README.md": README, **{f"docs/{n}": t for n, t in DOCS.items()}}.items():
+        base = ROOT if name == "README.md" else ROOT / "docs"
+        for target in re.findall(r"\]\(([^)#:]+?)(?:#[^)]*)?\)", text):
+            assert (base / target).exists(), (name, target)
+        assert "](#" not in text, name  # no anchor into a section that moved
+
+
+def test_the_sandbox_table_names_what_the_sandbox_holds() -> None:
+    from opportunity_mcp.sandbox.state import Seed
+
+    seed = Seed()
+    table = README.split("## Try it now", 1)[1].split("\n## ", 1)[0]
+    people = [*seed.plazbot_people.values(), *seed.lc_people.values()]
+    for name, _, email in people:
+        assert name in table and (email is None or email in table), name
+    for name, email in [*seed.plazbot_sellers.values(), *seed.lc_sellers.values()]:
+        assert name in table and email in table
+    for _, stage in seed.plazbot_stages:
+        assert stage in table
+    for pipeline, stages in seed.lc_pipelines.items():
+        assert seed.lc_pipeline_names[pipeline] in table and all(s in table for _, s in stages)
