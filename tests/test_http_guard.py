@@ -95,8 +95,9 @@ def test_sigterm_lets_an_in_flight_write_finish(tmp_path: Path) -> None:
     with http_server("--sandbox", env=env) as (base, banner):
         found = re.search(r"the sandbox CRM at (http://127\.0\.0\.1:\d+)", banner)
         assert found
+        sandbox_url = found.group(1)
         fault = {"route": "plazbot.create", "delay": 1.5}
-        assert httpx2.post(f"{found.group(1)}/_sandbox/faults", json=fault, timeout=10).status_code == 200
+        assert httpx2.post(f"{sandbox_url}/_sandbox/faults", json=fault, timeout=10).status_code == 200
         pid = int(subprocess.check_output(["pgrep", "-f", "--", f"--port {base.rsplit(':', 1)[1]}"]).split()[0])
 
         async def call_then_stop() -> str:
@@ -112,7 +113,15 @@ def test_sigterm_lets_an_in_flight_write_finish(tmp_path: Path) -> None:
             async with anyio.create_task_group() as group:
 
                 async def stop() -> None:
-                    await anyio.sleep(0.5)  # the write is now in flight: the sandbox holds it 1.5 s
+                    # Once the sandbox has the create (it holds it 1.5 s), the write is in flight: stop.
+                    async with httpx2.AsyncClient(timeout=10) as probe:
+                        for _ in range(1000):  # polling the sandbox's request log, 20 s at most
+                            received = (await probe.get(f"{sandbox_url}/_sandbox/requests")).json()
+                            if any(r["route"] == "plazbot.create" for r in received):
+                                break
+                            await anyio.sleep(0.02)
+                        else:
+                            raise AssertionError("the create never reached the sandbox")
                     os.kill(pid, signal.SIGTERM)
 
                 group.start_soon(stop)

@@ -167,13 +167,17 @@ async def test_a_repeat_sent_while_the_first_is_in_flight_waits_for_its_answer(
         Client(build_server(config), mode="legacy") as second,
     ):
 
-        async def call(client: Client, pause: float) -> None:
-            await anyio.sleep(pause)
+        async def call(client: Client, after_the_first: bool) -> None:
+            # The second starts once the sandbox holds the first create (polled, with a deadline).
+            for _ in range(1000 if after_the_first else 0):
+                if sandbox.requests_to("plazbot.create"):
+                    break
+                await anyio.sleep(0.01)
             answers.append(await client.call_tool("create_opportunity", arguments, progress_callback=progress))
 
         async with anyio.create_task_group() as group:
-            group.start_soon(call, first, 0)
-            group.start_soon(call, second, 0.1)
+            group.start_soon(call, first, False)
+            group.start_soon(call, second, True)
     created, repeated = answers
     assert not created.is_error and not repeated.is_error, text_of(repeated)
     assert created.structured_content["action"] == "created"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import anyio
 import pytest
@@ -18,12 +17,13 @@ from opportunity_mcp.sandbox import SandboxState
 # ping is the legacy era's liveness check, and this test speaks that era on purpose.
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore:ping is removed")]
 DEAL = {"name": "Plan anual", "description": "Premium", "amount": 1200}
+# Holds the journal's write lock until told to let go (a line on its stdin): no timing involved.
 HOLD = """
-import sqlite3, sys, time
+import sqlite3, sys
 db = sqlite3.connect(sys.argv[1], isolation_level=None)
 db.execute("BEGIN IMMEDIATE")
 print("held", flush=True)
-time.sleep(float(sys.argv[2]))
+sys.stdin.readline()
 db.execute("COMMIT")
 """
 
@@ -34,32 +34,34 @@ async def test_a_ping_is_answered_while_a_create_waits_for_a_lock_held_elsewhere
     async with Client(build_server(config), mode="legacy") as client:
         await client.call_tool("create_opportunity", DEAL)  # the journal file exists, its tables too
         holder = subprocess.Popen(  # noqa: ASYNC220 - started once, before the calls under test
-            [sys.executable, "-c", HOLD, config.journal, "3"], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", HOLD, config.journal], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
+        events: list[str] = []
         try:
             assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-            created: dict[str, float] = {}
 
             async def create() -> None:
-                started = time.monotonic()
                 result = await client.call_tool("create_opportunity", {**DEAL, "name": "Otro plan"})
                 assert not result.is_error, result
-                created["seconds"] = time.monotonic() - started
+                events.append("created")
 
             async with anyio.create_task_group() as group:
                 group.start_soon(create)
-                await anyio.sleep(0.3)  # the create is now waiting for the journal's write lock
-                pings = []
-                for _ in range(5):
-                    started = time.monotonic()
+                for _ in range(5):  # answered while the create cannot finish: the lock is still held
                     await client.send_ping()
-                    pings.append(time.monotonic() - started)
-                    await anyio.sleep(0.1)
-                assert "seconds" not in created, "the create did not wait for the lock"
+                    events.append("ping")
+                assert len(sandbox.requests_to("plazbot.create")) == 1  # the second waits at its claim
+                assert holder.stdin is not None
+                holder.stdin.write("let go\n")
+                holder.stdin.flush()
+                events.append("released")
         finally:
+            if holder.stdin is not None and not holder.stdin.closed:
+                holder.stdin.close()
             holder.wait(timeout=30)
             if holder.stdout is not None:
                 holder.stdout.close()
-    assert max(pings) < 0.1, pings
-    assert created["seconds"] >= 2.0  # it waited for the other process, then wrote
+    # Ordered by what happened, not by how long it took: the pings while the lock was held, then the
+    # create, which had waited for the other process to let go.
+    assert events == ["ping"] * 5 + ["released", "created"]
     assert len(sandbox.requests_to("plazbot.create")) == 2
