@@ -3,6 +3,7 @@ the right stage column, and a screenshot is taken."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -35,12 +36,15 @@ def test_board_data_follows_the_writes(board_server: str) -> None:
     data = httpx2.get(f"{board_server}/board.json", timeout=10).json()
     assert [p["title"] for p in data["pipelines"]] == [
         "Plazbot / Wabotify · workspace ws-sandbox",
-        "LeadConnector · pipeline pipe-sandbox",
-        "LeadConnector · pipeline pipe-renewals",
+        "LeadConnector · pipeline Ventas",
+        "LeadConnector · pipeline Renovaciones",
     ]
     assert data["writes"] == []
     page = httpx2.get(f"{board_server}/", timeout=10)
-    assert page.status_code == 200 and "board.json" in page.text and "<script>" in page.text
+    # Rendered on the server: the whole board is in the page before any script runs.
+    assert page.status_code == 200 and "<script>" in page.text
+    for text in ("LeadConnector · pipeline Ventas", "Proposal sent", "no writes yet", "Maria Lopez", "juan@acme.com"):
+        assert text in page.text, text
 
 
 async def _create(url: str, deal: str) -> CallToolResult:
@@ -82,7 +86,7 @@ def test_a_tool_call_makes_its_card_appear(board_server: str, tmp_path: Path) ->
         assert not created.is_error, text_of(created)
         browser.stdin.write("go\n")
         browser.stdin.close()
-        assert browser.stdout.readline().strip() == "seen PROPUESTA (1)"
+        assert browser.stdout.readline().strip() == "seen PROPUESTA (1) width 1280"  # no horizontal scrollbar
         assert browser.wait(timeout=30) == 0
     finally:
         if browser.poll() is None:
@@ -93,3 +97,45 @@ def test_a_tool_call_makes_its_card_appear(board_server: str, tmp_path: Path) ->
             if pipe is not None:
                 pipe.close()
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_a_plain_headless_screenshot_shows_the_whole_board(board_server: str, tmp_path: Path) -> None:
+    """No script, no waiting: Chromium's own --dump-dom and --screenshot of the page as served."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Debian's chromium package is needed (make test installs it when run as root)"
+    created = anyio.run(_create, f"{board_server}/mcp", "Tablero sin script")
+    assert not created.is_error, text_of(created)
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1280,900",
+    ]
+    page = f"{board_server}/"
+    dom = subprocess.run([chromium, *flags, "--dump-dom", page], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    for text in ("Tablero sin script", "4,800.00", "Recent writes", "create", "done", "Maria Lopez", "Ana Ruiz"):
+        assert text in dom.stdout, text
+    shot = tmp_path / "board.png"
+    taken = subprocess.run(
+        [chromium, *flags, f"--screenshot={shot}", f"{board_server}/"], capture_output=True, text=True, timeout=120
+    )
+    assert taken.returncode == 0 and shot.stat().st_size > 10_000, taken.stderr[-2000:]
+
+
+def test_a_failed_write_says_why_on_the_board() -> None:
+    with http_server("--sandbox", "--no-auth") as (base, banner):
+        found = re.search(r"the sandbox CRM at (http://127\.0\.0\.1:\d+)", banner)
+        assert found
+        fault = {"route": "plazbot.create", "status": 422, "body": '{"message": "amount too large"}'}
+        assert httpx2.post(f"{found.group(1)}/_sandbox/faults", json=fault, timeout=10).status_code == 200
+        refused = anyio.run(_create, f"{base}/mcp", "Rechazado")
+        assert refused.is_error
+        page = httpx2.get(f"{base}/", timeout=10).text
+    assert '<td class="failed">failed<small>the CRM answered HTTP 422</small></td>' in page

@@ -21,7 +21,8 @@ try {
   await card.waitFor({ timeout: 15000 });
   const column = await card.locator("xpath=ancestor::div[contains(@class,'col')]/h3").innerText();
   await page.screenshot({ path: screenshot, fullPage: true });
-  console.log(`seen ${column}`);
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  console.log(`seen ${column} width ${width}`);
 } finally {
   await browser.close();
 }
