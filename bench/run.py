@@ -195,6 +195,11 @@ class Bench:
         carlos = {"contactPhone": "+1 415 555 0100", "name": "Requests LC"}
         await cost("upsert_opportunity", carlos)
         found["upsert_by_phone_leadconnector"] = await cost("upsert_opportunity", {**carlos, "monetaryValue": n})
+        # An update by id with a stage's name: the deal's pipeline is read once, for the name and the write.
+        recent = await ours.read_resource("journal://recent")
+        deal = recent.contents[0].text.split(" id ", 1)[1].split()[0]  # type: ignore[union-attr]
+        await cost("upsert_opportunity", {"id": deal, "stageName": "Contacted"})  # the pipelines list, kept
+        found["upsert_by_id_stage_name"] = await cost("upsert_opportunity", {"id": deal, "stageName": "New lead"})
         return found
 
     # -- per call ----------------------------------------------------------------------------------
@@ -423,6 +428,14 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, bool]]:
             "create with phone, seller email, stage name, lists kept: requests = 2 (contact + write)",
             f"{requests['names_warm']} (first time: {requests['names_first']})",
             requests["names_warm"] == 2,
+        )
+    )
+    read_once = requests.get("upsert_by_id_stage_name", 0)
+    rows.append(
+        (
+            "upsert by id with a stage name, lists kept: requests = 2 (its pipeline, read once + write)",
+            str(read_once),
+            read_once == 2,
         )
     )
     for key, where in (("update_by_contact_plazbot", "Plazbot"), ("upsert_by_phone_leadconnector", "LeadConnector")):

@@ -17,10 +17,18 @@ from typing import Any
 import pytest
 from mcp import Client
 from mcp_types import CallToolResult
+from pydantic import SecretStr
 
 from opportunity_mcp.app import build_server
-from opportunity_mcp.config import ServerConfig
-from opportunity_mcp.sandbox import SandboxServer, SandboxState, sandbox_config
+from opportunity_mcp.config import Account, ServerConfig
+from opportunity_mcp.sandbox import (
+    PLAZBOT_EMAIL,
+    PLAZBOT_PASSWORD,
+    PLAZBOT_WORKSPACE,
+    SandboxServer,
+    SandboxState,
+    sandbox_config,
+)
 
 # Secrets that look like real ones, so a leak would be visible in any text that carries it.
 CANARY_KEY = "pk-canary-6b1f0e2d9c8a7b6f5e4d3c2b1a0f9e8d"
@@ -151,3 +159,22 @@ async def authorized_client(url: str, headers: dict[str, str], mode: str = "lega
         Client(streamable_http_client(url, http_client=http), mode=mode) as client,
     ):
         yield client
+
+
+LOGIN_SOURCE = "PLAZBOT_EMAIL and PLAZBOT_PASSWORD"
+
+
+def login_config(config: ServerConfig, password: str = PLAZBOT_PASSWORD) -> ServerConfig:
+    """The sandbox config with one Plazbot account that logs in with email and password."""
+    plazbot = config.first("plazbot")
+    assert plazbot is not None
+    account = Account(
+        "plazbot",
+        "plazbot",
+        plazbot.base_url,
+        SecretStr(password),
+        PLAZBOT_WORKSPACE,
+        options=(("email", PLAZBOT_EMAIL),),
+        secret_source=LOGIN_SOURCE,
+    )
+    return replace(config, accounts=(account,))

@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from pydantic import SecretStr
 
 from opportunity_mcp.app import build_server
-from opportunity_mcp.config import Account, ServerConfig
-from opportunity_mcp.sandbox import PLAZBOT_EMAIL, PLAZBOT_PASSWORD, PLAZBOT_WORKSPACE, Fault, SandboxState
-from tests.conftest import text_of
+from opportunity_mcp.config import ServerConfig
+from opportunity_mcp.sandbox import Fault, SandboxState
+from tests.conftest import login_config, text_of
 
 pytestmark = pytest.mark.anyio
 DEAL = {"name": "Plan anual", "description": "Premium", "amount": 1200}
@@ -205,20 +204,9 @@ async def test_thousands_of_unknown_arguments_get_a_short_answer(client: Client,
 async def test_a_login_token_is_scrubbed_and_one_that_cannot_be_sent_is_replaced(
     config: ServerConfig, sandbox: SandboxState
 ) -> None:
-    plazbot = config.first("plazbot")
-    assert plazbot is not None
-    login = Account(
-        "plazbot",
-        "plazbot",
-        plazbot.base_url,
-        SecretStr(PLAZBOT_PASSWORD),
-        PLAZBOT_WORKSPACE,
-        options=(("email", PLAZBOT_EMAIL),),
-        secret_source="PLAZBOT_PASSWORD",
-    )
     broken = {"success": True, "data": {"token": "pzt-broken\r\nX-Injected: 1"}}
     sandbox.inject(Fault(route="plazbot.login", status=200, body=json.dumps(broken)))
-    async with Client(build_server(replace(config, accounts=(login,))), mode="legacy") as client:
+    async with Client(build_server(login_config(config)), mode="legacy") as client:
         first = await client.call_tool("create_opportunity", DEAL)
         assert not first.is_error, text_of(first)
         (token,) = set(sandbox.plazbot_tokens)

@@ -4,36 +4,19 @@ memory, renews it before it expires and after a 401, and never shows or logs it.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from mcp import Client
-from pydantic import SecretStr
 
 from opportunity_mcp.app import build_server
-from opportunity_mcp.config import Account, ConfigError, ServerConfig, load_config
+from opportunity_mcp.config import ConfigError, ServerConfig, load_config
 from opportunity_mcp.sandbox import PLAZBOT_EMAIL, PLAZBOT_PASSWORD, PLAZBOT_WORKSPACE, SandboxState
-from tests.conftest import assert_clean, text_of
+from tests.conftest import LOGIN_SOURCE as SOURCE
+from tests.conftest import assert_clean, login_config, text_of
 
 pytestmark = pytest.mark.anyio
 DEAL = {"name": "Plan anual", "description": "Premium", "amount": 1200}
-SOURCE = "PLAZBOT_EMAIL and PLAZBOT_PASSWORD"
-
-
-def _login_config(config: ServerConfig, password: str = PLAZBOT_PASSWORD) -> ServerConfig:
-    plazbot = config.first("plazbot")
-    assert plazbot is not None
-    account = Account(
-        "plazbot",
-        "plazbot",
-        plazbot.base_url,
-        SecretStr(password),
-        PLAZBOT_WORKSPACE,
-        options=(("email", PLAZBOT_EMAIL),),
-        secret_source=SOURCE,
-    )
-    return replace(config, accounts=(account,))
 
 
 def _bearers(sandbox: SandboxState, route: str) -> list[str]:
@@ -41,7 +24,7 @@ def _bearers(sandbox: SandboxState, route: str) -> list[str]:
 
 
 async def test_it_logs_in_once_and_writes_with_the_token(config: ServerConfig, sandbox: SandboxState) -> None:
-    async with Client(build_server(_login_config(config)), mode="legacy") as client:
+    async with Client(build_server(login_config(config)), mode="legacy") as client:
         first = await client.call_tool("create_opportunity", DEAL)
         second = await client.call_tool("create_opportunity", {**DEAL, "name": "Otro"})
     assert not first.is_error and not second.is_error, text_of(first)
@@ -57,7 +40,7 @@ async def test_a_401_renews_the_token_once_and_the_write_lands(
     config: ServerConfig, sandbox: SandboxState, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with Client(build_server(_login_config(config)), mode="legacy") as client:
+    async with Client(build_server(login_config(config)), mode="legacy") as client:
         await client.call_tool("create_opportunity", DEAL)
         old = set(sandbox.plazbot_tokens)
         sandbox.expire_tokens()  # the CRM forgets the session: the next request gets 401
@@ -77,7 +60,7 @@ async def test_a_401_renews_the_token_once_and_the_write_lands(
 async def test_a_token_near_its_end_is_renewed_before_it_is_used(config: ServerConfig, sandbox: SandboxState) -> None:
     sandbox.options.plazbot_login_shape = "expires"  # Wabotify's answer: data.expiresIn
     sandbox.options.plazbot_token_seconds = 30  # less than the minute kept in hand
-    async with Client(build_server(_login_config(config)), mode="legacy") as client:
+    async with Client(build_server(login_config(config)), mode="legacy") as client:
         for n in range(3):
             assert not (await client.call_tool("create_opportunity", {**DEAL, "name": f"D{n}"})).is_error
     assert len(sandbox.requests_to("plazbot.login")) == 3
@@ -87,7 +70,7 @@ async def test_a_token_near_its_end_is_renewed_before_it_is_used(config: ServerC
 async def test_wrong_credentials_say_which_variables_and_write_nothing(
     config: ServerConfig, sandbox: SandboxState
 ) -> None:
-    async with Client(build_server(_login_config(config, password="not-the-password")), mode="legacy") as client:
+    async with Client(build_server(login_config(config, password="not-the-password")), mode="legacy") as client:
         refused = await client.call_tool("create_opportunity", DEAL)
     assert refused.is_error
     text = text_of(refused)

@@ -26,7 +26,7 @@ from opportunity_mcp.journal import open_journal as open_store
 from opportunity_mcp.prompts import as_mcp, load
 from opportunity_mcp.scrub import KNOWN
 from opportunity_mcp.tools import build_tools
-from opportunity_mcp.tools.access import State
+from opportunity_mcp.tools.access import State, scoped_accounts
 from opportunity_mcp.tools.references import ReferenceCache
 from opportunity_mcp.untrusted import ID_LIMIT, clean, quoted
 
@@ -142,8 +142,8 @@ def build_server(
         # A token sees the writes of the accounts it may write to, nobody else's: filtered in the
         # query, before the limit, so another account's burst cannot push them out.
         token = get_access_token()
-        scopes = set(token.scopes) if token else set()
-        mine = {a.target for a in config.accounts if "*" in scopes or a.name in scopes}
+        allowed = scoped_accounts(token.scopes if token else ())
+        mine = {a.target for a in config.accounts if allowed is None or a.name in allowed}
         return journal_lines(await current[0].recent(20, mine))
 
     return server

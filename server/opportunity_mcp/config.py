@@ -226,19 +226,7 @@ def load_config(path: str | None = None) -> ServerConfig:
     if settings.journal and "://" in settings.journal:
         check_journal_url(settings.journal)
     _check_unique(accounts, grants)
-    return ServerConfig(
-        tuple(accounts),
-        tuple(grants),
-        settings.http_timeout,
-        call_budget=settings.call_budget,
-        duplicate_window=settings.duplicate_window,
-        lookup_ttl=settings.lookup_ttl,
-        rate_limit=settings.rate_limit,
-        rate_window=settings.rate_window,
-        plazbot_pages=settings.plazbot_pages,
-        journal=settings.journal or "",
-        token_values=tuple(values),
-    )
+    return with_settings(ServerConfig(tuple(accounts), tuple(grants), token_values=tuple(values)), settings)
 
 
 def check_journal_url(url: str) -> None:

@@ -3,7 +3,7 @@ the limits), the caller's allowance, and its own arguments validated into one-li
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -53,7 +53,12 @@ class State:
         token = get_access_token()
         if token is None:  # the HTTP layer lets no call through without a token; fail closed anyway
             raise ToolError("Not authenticated: send the bearer token this server gave you.")
-        return None if "*" in token.scopes else frozenset(token.scopes)
+        return scoped_accounts(token.scopes)
+
+
+def scoped_accounts(scopes: Collection[str]) -> frozenset[str] | None:
+    """The account names a token's scopes allow (its scopes are account names, or "*"); None: all."""
+    return None if "*" in scopes else frozenset(scopes)
 
 
 def idempotency_key(ctx: Context[Any, Any], argument: str | None) -> str | None:
