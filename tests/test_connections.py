@@ -94,6 +94,23 @@ def test_slow_heads_and_stalled_bodies_are_cut_and_get_on_mcp_answers_at_once() 
             sock.close()
         # GET on the endpoint the banner prints: an answer, not a stream held open.
         assert _get(port, "/mcp").startswith(b"HTTP/1.1 405")
+        # A body the server answered without reading, sent on and on: cut at the same deadline.
+        trickle = socket.create_connection(("127.0.0.1", port))
+        trickle.sendall(b"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 999999999\r\n\r\n")
+        trickle.settimeout(15)
+        assert trickle.recv(4096).startswith(b"HTTP/1.1 405")
+        closed = False
+        for _ in range(40):  # a byte every half second, far past the 1 s deadline
+            try:
+                trickle.sendall(b"x")
+            except OSError:
+                closed = True
+                break
+            closed = _closed_within(trickle, 0.5)
+            if closed:
+                break
+        trickle.close()
+        assert closed
         assert b"200 OK" in _get(port, "/healthz")
 
 

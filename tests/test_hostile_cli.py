@@ -157,3 +157,9 @@ def test_a_journal_url_error_keeps_its_words() -> None:
     assert done.returncode == 2
     assert "[redacted]ql" not in done.stderr and "postgres:postgres" not in done.stderr
     assert "cannot open the journal at postgresql://postgres:***@127.0.0.1:1/x" in done.stderr
+
+
+def test_overlapping_secrets_are_masked_whole() -> None:
+    secrets = Secrets()
+    secrets.add("abcdefghijkl", "abcdefghijklMNOPQRSTUV")
+    assert secrets.scrub("a abcdefghijklMNOPQRSTUV b abcdefghijkl") == "a [redacted] b [redacted]"

@@ -217,3 +217,45 @@ async def test_a_login_token_is_scrubbed_and_one_that_cannot_be_sent_is_replaced
     said = text_of(second)
     assert token not in said and token not in json.dumps(second.structured_content)
     assert "Authorization: [redacted] (was Bearer [redacted]" in said
+
+
+@pytest.mark.parametrize(
+    ("phone", "said"),
+    [
+        ("+0051912345678", "no country code starts with 0"),
+        ("0000000000", "no country code starts with 0"),
+        ("0011 61 2 1234 5678", "does not read as an international number after 00"),  # Australia's 0011
+    ],
+)
+async def test_an_international_prefix_that_is_not_one_is_refused(
+    client: Client, sandbox: SandboxState, phone: str, said: str
+) -> None:
+    assert said in await refused(client, "create_opportunity", {**DEAL, "contactPhone": phone})
+    assert sandbox.requests == []
+
+
+async def test_digits_alone_as_a_new_contact_are_refused_not_taken_for_an_id(
+    client: Client, sandbox: SandboxState
+) -> None:
+    arguments = {"opportunityId": "opp-1", "field": "contactId", "value": "51912345678"}
+    said = await refused(client, "update_opportunity_field", arguments)
+    assert "digits alone could be a phone or an id: give a phone with + and its country code" in said
+    assert sandbox.requests == []
+
+
+async def test_closing_a_contacts_deal_twice_creates_nothing_and_a_change_back_is_applied(
+    client: Client, sandbox: SandboxState
+) -> None:
+    from opportunity_mcp.sandbox.deals import add_lc_deal
+
+    stages = [s for s, _ in sandbox.seed.lc_pipelines["pipe-sandbox"]]
+    deal = add_lc_deal(sandbox, "Plan", "LiKJ2vnRg5ETM8Z19K7", pipeline="pipe-sandbox", stage=stages[0])
+    by_phone = {"contactPhone": "+51 912 345 678", "name": "Plan"}
+    for stage in ("Contacted", "Proposal sent", "Contacted"):  # A, B, then A again: three changes
+        moved = await client.call_tool("upsert_opportunity", {**by_phone, "stageName": stage})
+        assert not moved.is_error and (moved.structured_content or {})["action"] == "updated", text_of(moved)
+    assert sandbox.leadconnector[deal["id"]]["pipelineStageId"] == stages[1]
+    assert not (await client.call_tool("upsert_opportunity", {**by_phone, "status": "won"})).is_error
+    said = await refused(client, "upsert_opportunity", {**by_phone, "status": "won"})
+    assert "has no open deal in this pipeline to mark won. Nothing was written" in said
+    assert len(sandbox.leadconnector) == 1

@@ -133,7 +133,9 @@ async def test_a_changed_status_is_a_new_upsert_not_a_repeat(client: Client, san
     won = await client.call_tool("upsert_opportunity", {**base, "status": "won"})
     repeat = await client.call_tool("upsert_opportunity", {**base, "status": "won"})
     assert opened.structured_content and won.structured_content and repeat.structured_content
-    assert (won.structured_content["action"], repeat.structured_content["action"]) == ("updated", "already_done")
+    assert won.structured_content["action"] == "updated"
+    # The contact's deal is no longer open: the repeat closes nothing and creates nothing.
+    assert repeat.is_error and "has no open deal in this pipeline to mark won" in text_of(repeat)
     assert next(iter(sandbox.leadconnector.values()))["status"] == "won" and len(sandbox.leadconnector) == 1
     # The open deal found by contact is updated by its id; this contact-keyed location refuses that form
     # once (nothing written) and is then sent the contact-keyed upsert.

@@ -121,7 +121,7 @@ async def test_contact_with_id_is_not_sent_and_the_answer_says_so(client: Client
         {
             "name": "a",
             "contactId": "c1",
-            "status": "won",
+            "status": "open",
             "monetaryValue": 1,
             "assignedTo": "u",
             "pipelineStageId": "s",

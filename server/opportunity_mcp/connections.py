@@ -84,8 +84,12 @@ class GuardedH11(H11Protocol):
 
     def _watch_head(self) -> None:
         # h11 is IDLE until a whole head is parsed: the deadline runs until then, and bytes trickling
-        # in do not extend it.
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        # in do not extend it. The same deadline runs while a client still sends a body the server
+        # already answered without reading (a 405, 401, 413): that body may never end.
+        waiting = self.conn.their_state is h11.IDLE or (
+            self.conn.our_state is h11.DONE and self.conn.their_state is h11.SEND_BODY
+        )
+        if waiting and not self.transport.is_closing():
             if self._head_timer is None:
                 self._head_timer = self.loop.call_later(self.limits.head_timeout, self.transport.close)
         else:

@@ -223,6 +223,9 @@ def reference(field: str, text: str, reading: Reading | None = None) -> tuple[Re
             raise ValueError(str(exc)) from None
     if field in ("contactId", "assignedAgentId") and "@" in text:
         return "email", _email(text)
+    if field == "contactId" and text.isdigit() and len(text) >= 8:
+        # Digits alone read as a phone without its + or as an id: refused, not guessed.
+        raise ValueError("digits alone could be a phone or an id: give a phone with + and its country code")
     if field == "stageId" and not (text.isascii() and " " not in text and any(c.isdigit() or c in "-_" for c in text)):
         if not text or len(text) > 200 or control_characters(text):
             raise ValueError("must be a stage id or a stage's name (1 to 200 characters, no control characters)")

@@ -44,6 +44,12 @@ def e164(text: str, default_country: str | None = None) -> str:
     if not digits.isascii() or not digits.isdigit():
         raise PhoneError("must be digits, optionally with +, spaces, dashes or parentheses")
     if international:
+        if digits.startswith("0"):
+            raise PhoneError("has no country code after + or 00 (no country code starts with 0)")
+        if raw.startswith("00") and _valid("+" + digits) is None:
+            # 00 is the international prefix in most countries, not all (0011, 010, 001…): a 00 number
+            # is taken only when what follows is a valid international number.
+            raise PhoneError(f"does not read as an international number after 00: {_ADD_CODE}")
         return _international(digits)
     as_given = _valid("+" + digits)
     national = _valid(digits, default_country) if default_country else None

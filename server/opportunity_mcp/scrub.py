@@ -18,15 +18,16 @@ _FORMS = (
 
 
 class Secrets:
-    """The secrets of this process. Adding swaps in a new frozen set: readers never lock."""
+    """The secrets of this process. Adding swaps in a new tuple: readers never lock."""
 
     def __init__(self) -> None:
-        self._values: frozenset[str] = frozenset()
+        self._values: tuple[str, ...] = ()
 
     def add(self, *values: str) -> None:
-        found = frozenset(v for v in values if len(v) >= MIN_SECRET)
-        if not found <= self._values:
-            self._values = self._values | found
+        found = {v for v in values if len(v) >= MIN_SECRET}
+        if not found <= set(self._values):
+            # Longest first: a secret that contains another is masked whole, not in part.
+            self._values = tuple(sorted({*self._values, *found}, key=len, reverse=True))
 
     def scrub(self, text: str) -> str:
         for pattern, replacement in _FORMS:

@@ -11,6 +11,7 @@
     ├── CrmBadResponse            an answer that is not the JSON the contract describes
     └── CrmTransportError         no usable answer at all
         ├── CrmConnectError       could not connect: the request was never sent
+        │   └── CrmNotSent        the call's time budget ran out before it was sent
         └── CrmNoAnswer           sent, then timed out or the connection dropped: outcome unknown
 
 `outcome_known` tells whether the CRM surely did not apply the write; it is False where the
@@ -81,6 +82,10 @@ class CrmTransportError(CrmError):
 
 class CrmConnectError(CrmTransportError):
     """The connection could not be made, so the request was never sent."""
+
+
+class CrmNotSent(CrmConnectError):
+    """The call's time budget ran out before the request left: nothing was sent."""
 
 
 class CrmNoAnswer(CrmTransportError):

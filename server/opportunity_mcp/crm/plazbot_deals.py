@@ -22,7 +22,8 @@ from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.crm.result import number
 from opportunity_mcp.untrusted import NAME_LIMIT
 
-PAGE_SECONDS = 1.0  # a page is read only while at least this much of the call's budget is left
+# A page is read only while this share of the call's budget is left: the write must keep its time.
+KEEP_FOR_THE_WRITE = 0.4
 
 
 def read_deal(raw: Mapping[str, Any]) -> Deal | None:
@@ -57,7 +58,7 @@ async def list_deals(
     found: list[Deal] = []
     token: str | None = None
     for _ in range(pages):
-        if policy.remaining() < PAGE_SECONDS:
+        if policy.remaining() < policy.budget * KEEP_FOR_THE_WRITE:
             return DealPage(tuple(found), complete=False)
         params = {"workspaceId": client.account.target, **({"continuationToken": token} if token else {})}
         data = await client.send(policy, "GET", "/api/opportunity", params=params, idempotent=True)

@@ -22,7 +22,14 @@ import anyio
 import httpx2
 
 import opportunity_mcp.defaults as D
-from opportunity_mcp.crm.errors import CrmConnectError, CrmError, CrmNoAnswer, CrmRateLimited, CrmUnavailable
+from opportunity_mcp.crm.errors import (
+    CrmConnectError,
+    CrmError,
+    CrmNoAnswer,
+    CrmNotSent,
+    CrmRateLimited,
+    CrmUnavailable,
+)
 from opportunity_mcp.crm.http import send
 
 T = TypeVar("T")
@@ -74,6 +81,8 @@ async def with_retries(policy: CallPolicy, call: Callable[[float], Awaitable[T]]
         attempt += 1
         remaining = policy.remaining()
         if remaining <= 0.05:
+            if attempt == 1:  # nothing left this process: the outcome is known
+                raise CrmNotSent("the call's time budget ran out before the request could be sent")
             raise CrmNoAnswer("the call's time budget ran out before the CRM answered")
         policy.requests += 1
         try:

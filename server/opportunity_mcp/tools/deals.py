@@ -51,15 +51,17 @@ class Wanted:
         )
 
 
-async def find_deals(look: Lookups, client: CrmClient, wanted: Wanted) -> DealPage:
-    """The deals `wanted` names, as far as the CRM and the call's budget allow (`complete` says)."""
+async def find_deals(look: Lookups, client: CrmClient, wanted: Wanted, *, journal_first: bool = True) -> DealPage:
+    """The deals `wanted` names, as far as the CRM and the call's budget allow (`complete` says).
+    On Plazbot a write takes the deals this server wrote for the contact first (`journal_first`); a
+    listing reads the workspace's pages instead, so it shows deals made elsewhere too."""
     if isinstance(client, LeadConnectorClient):
         search = Search(wanted.contact, wanted.pipeline, None if wanted.status == "closed" else wanted.status)
         page = await look.ask("opportunity", "the id", lambda: search_deals(client, search, look.policy))
         kept = tuple(d for d in page.deals if wanted.keeps(d))
         return DealPage(kept, page.complete, page.total if kept == page.deals else None)
     assert isinstance(client, PlazbotClient)
-    if wanted.contact is not None:
+    if wanted.contact is not None and journal_first:
         known = await _written(look, client, wanted)
         if known:
             return DealPage(known, complete=False)
@@ -77,7 +79,13 @@ async def written_open_deals(look: Lookups, client: PlazbotClient, contact: str)
 async def _written(look: Lookups, client: PlazbotClient, wanted: Wanted) -> tuple[Deal, ...]:
     """The deals this server wrote for the contact that are still as `wanted` (each read by its id)."""
     assert wanted.contact is not None
-    ids = await look.state.journal.written_for(client.account.target, wanted.contact, limit=MAX_LISTED)
+    try:
+        ids = await look.state.journal.written_for(client.account.target, wanted.contact, limit=MAX_LISTED)
+    except Exception as exc:  # the journal is this server's own store: said plainly, nothing written
+        raise ToolError(
+            f"Not sent: the write journal cannot be read ({type(exc).__name__}). Nothing was written; try again "
+            "shortly, or pass the deal's id."
+        ) from None
     found = []
     for deal_id in ids:
         deal = await look.ask("opportunity", "the id", functools.partial(get_deal, client, deal_id, look.policy))

@@ -138,7 +138,7 @@ async def find_opportunities(arguments: dict[str, Any], ctx: Context[Any, Any]) 
     client = _client(state, args)
     look = Lookups(state, client, call_policy(ctx), scopes=lc_find.SCOPES)
     wanted, stage = await _wanted(look, client, args)
-    page = await find_deals(look, client, wanted)
+    page = await find_deals(look, client, wanted, journal_first=False)
     deals = sorted((d for d in page.deals if stage is None or d.stage == stage), key=lambda d: d.changed or "")
     deals.reverse()  # newest first
     stages = await stage_names(look, client) if deals else {}

@@ -71,7 +71,8 @@ async def _ids(look: Lookups, client: LeadConnectorClient, args: UpsertOpportuni
         )
         ids["pipelineId"] = pipeline.id
     if args.stageName is not None:
-        within = ids.get("pipelineId") or args.pipelineId or await _pipeline_of(look, client, args)
+        within = ids.get("pipelineId") or args.pipelineId
+        within = within or await look.ask("opportunity", "pipelineId", lambda: _pipeline_of(look, client, args))
         stage = await look.by_name(
             "stage",
             "stageName",
@@ -111,27 +112,40 @@ async def _pipeline_of(look: Lookups, client: LeadConnectorClient, args: UpsertO
 
 async def _the_contacts_deal(
     look: Lookups, client: LeadConnectorClient, args: UpsertOpportunityArgs, pipeline: str | None
-) -> UpsertOpportunityArgs:
+) -> tuple[UpsertOpportunityArgs, bool]:
     """A true upsert, as LeadConnector's own when a location forbids duplicate deals: the contact's
     one open deal in the pipeline (named `opportunityName`, when given) is updated; with none, the
-    arguments stay those of a new deal; several are refused, listed."""
+    arguments stay those of a new deal; several are refused, listed. Also whether the deal found
+    already holds every value the call sets (then the call changes nothing)."""
     assert args.contactId is not None
     who = look.resolved.get("contact", args.contactId)
     wanted = Wanted(contact=args.contactId, pipeline=pipeline, status="open", name=args.opportunityName)
     deal = await one_open_deal(look, client, wanted, who=quoted(who), id_arg="id")
     if deal is None:
+        if args.status in ("won", "lost", "abandoned"):
+            # Closing a deal that is not open: most likely a repeat of a call that closed it. Not a
+            # new closed deal, unless asked for (allowDuplicate).
+            raise ToolError(
+                f"Not found: {quoted(who)} has no open deal in this pipeline to mark {args.status}. Nothing was "
+                f"written; if it is already {args.status}, nothing more is needed. Pass id for another deal, or "
+                f"allowDuplicate: true to create a new deal that is {args.status}."
+            )
         if args.opportunityName is not None:
             raise ToolError(
                 f"Not found: {quoted(who)} has no open deal named {quoted(args.opportunityName)}. Nothing was "
                 "written; leave opportunityName out to create a new deal."
             )
-        return args
+        return args, False
     if deal.name and args.name and deal.name != args.name:
         look.note("name was", deal.name)
+    sets: list[tuple[object, object]] = [(args.name, deal.name), (args.status, deal.status)]
+    sets += [(args.pipelineStageId, deal.stage), (args.monetaryValue, deal.amount)]
+    unchanged = all(wanted is None or wanted == held for wanted, held in sets)
+    unchanged = unchanged and args.assignedTo is None and args.lostReasonId is None and args.followers is None
     # The contact-keyed form (older locations) finds the deal by contact itself and takes no id.
     if await client.learned_shape() == "contact":
-        return args
-    return args.model_copy(update={"id": deal.id, "contactId": None, "opportunityName": None})
+        return args, unchanged
+    return args.model_copy(update={"id": deal.id, "contactId": None, "opportunityName": None}), unchanged
 
 
 async def _send(
@@ -194,6 +208,12 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
         exclusive(given, *pair)
     if args.id is None and args.name is None:
         raise ToolError("Invalid arguments: name: required when id is not given (a new opportunity needs a name)")
+    contactless = not any(given[k] for k in ("contactId", "contactPhone", "contactEmail"))
+    if args.opportunityName is not None and (args.id is not None or args.allowDuplicate or contactless):
+        raise ToolError(
+            "Invalid arguments: opportunityName: only to pick a contact's deal (with contactPhone, contactEmail "
+            "or contactId, without id or allowDuplicate)"
+        )
     client = pick(state, LeadConnectorClient, args.locationId, "locationId", "location")
     # An upsert by contact stores the id of the deal it found: its arguments compare only after that.
     comparable = args.id is not None or args.contactId is None
@@ -220,7 +240,11 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
     )
     contact = args.contactId
     if args.id is None and contact is not None and not args.allowDuplicate:
-        args = await _the_contacts_deal(look, client, args, pipeline)
+        args, unchanged = await _the_contacts_deal(look, client, args, pipeline)
+        if args.id is not None and not unchanged:
+            # A change to the contact's deal is no repeat of an earlier call that set other values
+            # (A, then B, then A again is three changes): only a call that changes nothing may be one.
+            guard = None
     upsert = _upsert(args)
     write = Write(
         tool="upsert_opportunity",
