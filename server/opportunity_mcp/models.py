@@ -12,11 +12,11 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationInfo
 
+from opportunity_mcp.dates import iso_date
 from opportunity_mcp.numbers import AmountError, NumberFormat, amount
 from opportunity_mcp.phones import PhoneError, e164
 from opportunity_mcp.untrusted import control_characters
@@ -75,17 +75,6 @@ def checked_text(value: str, limit: int, *, allow: str = "") -> str:
 
 def _text(limit: int, *, allow: str = "") -> AfterValidator:
     return AfterValidator(lambda value: checked_text(value, limit, allow=allow))
-
-
-def iso_date(value: str) -> str:
-    """Normalise an ISO date or date-time to the form the CRM stores (YYYY-MM-DDTHH:MM:SS)."""
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            return date.fromisoformat(text).isoformat() + "T00:00:00"
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
-    except ValueError:
-        raise ValueError("must be an ISO date like 2026-12-31 (or an ISO date-time)") from None
 
 
 # Constraints live in validators, not in the published schema: they cost the agent no tokens,
