@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8765
 
-.PHONY: run test check browser postgres clients format bench load chaos dist bundle sandbox clean
+.PHONY: run test check system browser postgres clients format bench load chaos dist bundle sandbox clean
 
 # uv installs in seconds what pip takes minutes for (the agent frameworks the tests drive are large).
 $(STAMP): pyproject.toml
@@ -19,24 +19,24 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/opportunity-mcp --sandbox --transport http --port $(PORT) --no-auth
 
-## test: lint, strict typing, then every test on every core (the interoperability tests fetch pinned npm packages)
-test: check browser postgres clients
+## test: lint, strict typing, then every test on every core (the interoperability tests fetch pinned npm
+##       packages); the checks, the system packages and the LangChain environment are set up side by side
+test: $(STAMP)
+	$(MAKE) --no-print-directory -j3 check system clients
 	$(BIN)/python -m pytest -n auto
 
-## browser: Debian's chromium for the sandbox board test, installed when missing (needs root and apt)
-browser:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+## system: Debian's chromium (the board test) and postgresql (the journal tests start their own throwaway
+##         server on loopback from it), in one apt-get when missing (needs root and apt)
+system:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "The board test needs Chromium: install your distribution's chromium package."; exit 1; fi; }
-
-## postgres: Debian's PostgreSQL server for the journal tests, installed when missing (needs root and apt);
-##           the tests start their own throwaway server on loopback from it
-postgres:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-	  else echo "The journal tests need PostgreSQL: install your distribution's postgresql package."; exit 1; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "The tests need$$missing: install your distribution's packages."; exit 1; fi; \
+	fi
+browser postgres: system
 
 ## clients: the LangChain client's own environment (.venv-langchain: its adapters pin mcp<2)
 clients: $(STAMP)
