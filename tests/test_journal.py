@@ -67,6 +67,7 @@ async def test_unknown_outcome_refuses_the_repeat_until_checked(
     client: Client, sandbox: SandboxState, config: ServerConfig
 ) -> None:
     sandbox.inject(Fault(route="plazbot.create", drop="after"))
+    sandbox.inject(Fault(route="plazbot.list", status=403, times=100))  # read-back fails: test_read_back.py
     lost = await client.call_tool("create_opportunity", {**DEAL, "idempotencyKey": "k1"})
     assert lost.is_error and "may or may not have been created" in text_of(lost)
     by_key = await client.call_tool("create_opportunity", {**DEAL, "idempotencyKey": "k1"})

@@ -13,6 +13,7 @@ from mcp_types import CallToolResult
 from opportunity_mcp.crm.plazbot import NewOpportunity, PlazbotClient
 from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.models import CreateOpportunityArgs, with_ids
+from opportunity_mcp.tools import read_back
 from opportunity_mcp.tools.access import idempotency_key, parse, pick, reading_for, state_of
 from opportunity_mcp.tools.deals import describe, stage_names, written_open_deals
 from opportunity_mcp.tools.plazbot_names import plazbot_contact, plazbot_seller, plazbot_stage
@@ -70,6 +71,7 @@ async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
         policy=look.policy,
         resolved=look.resolved,
         precheck=checked,
+        verify=read_back.plazbot_create(look, client, new),
     )
     return await journaled(ctx, write)
 

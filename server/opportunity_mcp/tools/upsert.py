@@ -19,6 +19,7 @@ from opportunity_mcp.crm.lookups import Named
 from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.crm.result import WriteResult
 from opportunity_mcp.models import HUMAN_ARGUMENTS, UpsertOpportunityArgs, with_ids
+from opportunity_mcp.tools import read_back
 from opportunity_mcp.tools.access import idempotency_key, parse, pick, reading_for, state_of
 from opportunity_mcp.tools.deals import Wanted, one_open_deal
 from opportunity_mcp.tools.resolve import Lookups, exclusive
@@ -254,6 +255,7 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
         guard=guard,
         kind="upsert-id" if args.id else "upsert-new",
         send=lambda policy: _send(client, upsert, pipeline, policy, look, create=args.allowDuplicate, contact=contact),
+        verify=None if upsert.id else read_back.leadconnector_new(client, upsert, pipeline),
         policy=look.policy,
         resolved=look.resolved,
     )

@@ -108,6 +108,9 @@ class Write:
     # Checked once the write is claimed (a repeat is answered before it): its notes join the answer's
     # warnings; a ToolError from it refuses the write, which is then recorded as failed, nothing sent.
     precheck: Callable[[CallPolicy], Awaitable[tuple[str, ...]]] | None = None
+    # After a write whose answer was lost: the deal it may have made, looked for in the CRM. A result
+    # when exactly one deal matches; descriptions of the candidates when several do; None otherwise.
+    verify: Callable[[CallPolicy, float], Awaitable[WriteResult | tuple[str, ...] | None]] | None = None
 
 
 async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
@@ -151,7 +154,7 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
         # stream): its outcome is journaled, so the client's re-send gets this result rather than an
         # unknown one. The call's budget still bounds it.
         with anyio.CancelScope(shield=True):
-            result = await write.send(policy)
+            result = await _sent_or_read_back(write, policy)
         env = _envelope(result, write.resolved, notes)
         wire = env.wire()  # once, for the answer and the journal row
         outcome = "done"
@@ -177,6 +180,29 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
                 await _finish(state, claim.row_id, ended)
             except Exception as exc:  # the answer stands; the row is taken as unknown once stale
                 log.error("could not finish journal row %s as %s: %s", claim.row_id, outcome, type(exc).__name__)
+
+
+async def _sent_or_read_back(write: Write, policy: CallPolicy) -> WriteResult:
+    """The write's result; when its answer was lost (the CRM may have applied it), the deal is looked
+    for instead of answering "unknown": found exactly once, the write is confirmed. Never a false
+    done: several candidates, none, or a CRM that cannot be read leave the outcome unknown."""
+    started = time.time()
+    try:
+        return await write.send(policy)
+    except CrmError as err:
+        if err.outcome_known or write.verify is None:
+            raise
+        try:
+            found = await write.verify(policy, started)
+        except (CrmError, ToolError) as unread:
+            log.warning("%s: reading back after a lost answer failed (%s)", write.tool, type(unread).__name__)
+            raise err from None
+        if isinstance(found, WriteResult):
+            note = "the CRM's answer was lost; the write was confirmed by reading it back"
+            return WriteResult(found.opportunity, found.created, found.account, (note, *found.warnings))
+        if found:
+            err.message += f"; {len(found)} deals could be it: {'; '.join(found)}"
+        raise
 
 
 async def _finish(state: State, row_id: int, ended: Finish) -> None:
