@@ -58,6 +58,12 @@ async def pipelines(client: LeadConnectorClient, policy: CallPolicy) -> tuple[li
     return found, stage_list
 
 
+async def board(client: LeadConnectorClient, policy: CallPolicy) -> list[Named]:
+    """The pipelines and their stages as one reference list (kept as "pipelines")."""
+    pipelines_found, stages = await pipelines(client, policy)
+    return pipelines_found + stages
+
+
 async def sellers(client: LeadConnectorClient, policy: CallPolicy) -> list[Named]:
     location = client.account.target
     data = await client.send(policy, "GET", f"/locations/{segment(location)}", idempotent=True)

@@ -46,6 +46,10 @@ class State:
         """`text` without any secret the process knows (configured, or learned: login tokens)."""
         return scrub(text)
 
+    def usable(self, kind: type[C], allowed: frozenset[str] | None) -> list[C]:
+        """The clients of type `kind` whose accounts `allowed` names (None: every one)."""
+        return [c for c in self.clients if isinstance(c, kind) and (allowed is None or c.account.name in allowed)]
+
     def allowed(self) -> frozenset[str] | None:
         """The account names this call may write to; None for all of them."""
         if self.open_access:
@@ -95,8 +99,7 @@ def pick(state: State, kind: type[C], wanted: str | None, field: str, what: str)
 
     Nothing is sent when the account is not one the caller may write to, and a caller that may write
     to several must say which: a bot fleet's writes never land in a workspace by default."""
-    allowed = state.allowed()
-    usable = [c for c in state.clients if isinstance(c, kind) and (allowed is None or c.account.name in allowed)]
+    usable = state.usable(kind, state.allowed())
     if not usable:
         raise ToolError(f"Not allowed: this connection may not write to any {what} of this CRM.")
     if wanted is None:
@@ -147,7 +150,7 @@ def reading_for(state: State, kind: type[CrmClient], wanted: object) -> Reading:
         allowed = state.allowed()
     except ToolError:
         return Reading()
-    usable = [c for c in state.clients if isinstance(c, kind) and (allowed is None or c.account.name in allowed)]
+    usable = state.usable(kind, allowed)
     if isinstance(wanted, str) and wanted.strip():
         usable = [c for c in usable if c.account.target == wanted.strip()]
     if len(usable) != 1:

@@ -23,7 +23,6 @@ from opportunity_mcp.crm.deals import Deal, DealPage
 from opportunity_mcp.crm.errors import CrmError
 from opportunity_mcp.crm.leadconnector import LeadConnectorClient
 from opportunity_mcp.crm.leadconnector_deals import Search, search_deals
-from opportunity_mcp.crm.lookups import Named
 from opportunity_mcp.crm.plazbot import PlazbotClient
 from opportunity_mcp.crm.plazbot_deals import get_deal, list_deals
 from opportunity_mcp.summaries import money
@@ -99,12 +98,7 @@ async def stage_names(look: Lookups, client: CrmClient) -> dict[str, str]:
     account = client.account.name
     try:
         if isinstance(client, LeadConnectorClient):
-
-            async def board() -> list[Named]:
-                pipelines, stages = await lc_find.pipelines(client, look.policy)
-                return pipelines + stages
-
-            items, _ = await look.state.references.get(account, "pipelines", board)
+            items, _ = await look.state.references.get(account, "pipelines", lambda: lc_find.board(client, look.policy))
         else:
             assert isinstance(client, PlazbotClient)
             items, _ = await look.state.references.get(account, "stage", lambda: pz_find.stages(client, look.policy))

@@ -3,6 +3,7 @@ name, stage, pipeline or status, one short line each, newest first, at most ten.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
@@ -14,7 +15,9 @@ from opportunity_mcp.crm import leadconnector_lookups as lc_find
 from opportunity_mcp.crm.base import CrmClient
 from opportunity_mcp.crm.deals import Deal
 from opportunity_mcp.crm.leadconnector import LeadConnectorClient
+from opportunity_mcp.crm.lookups import Named
 from opportunity_mcp.crm.plazbot import PlazbotClient
+from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.models import EMAIL_HELP, PHONE_HELP, Email, Id, Name, Phone, Reading, ToolArgs
 from opportunity_mcp.summaries import bounded, money
 from opportunity_mcp.tools.access import State, parse, reading_for, state_of
@@ -98,9 +101,8 @@ async def _wanted(look: Lookups, client: CrmClient, args: FindOpportunitiesArgs)
 
 
 async def _lc_names(look: Lookups, client: LeadConnectorClient, args: FindOpportunitiesArgs) -> tuple[str | None, ...]:
-    async def board(policy: Any) -> list[Any]:
-        pipelines, stages = await lc_find.pipelines(client, policy)
-        return pipelines + stages
+    def board(policy: CallPolicy) -> Awaitable[list[Named]]:
+        return lc_find.board(client, policy)
 
     pipeline = stage = None
     if args.pipelineName is not None:

@@ -5,6 +5,7 @@ lost reason's names."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable
 from typing import Any
 
 from mcp.server.mcpserver import Context
@@ -62,9 +63,8 @@ async def _ids(look: Lookups, client: LeadConnectorClient, args: UpsertOpportuni
         look.note("seller", seller.email or email)
         ids["assignedTo"] = seller.id
 
-    async def board(p: CallPolicy) -> list[Named]:
-        pipelines, stages = await find.pipelines(client, p)
-        return pipelines + stages
+    def board(p: CallPolicy) -> Awaitable[list[Named]]:
+        return find.board(client, p)
 
     if args.pipelineName is not None:
         pipeline = await look.by_name(
