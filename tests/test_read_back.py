@@ -1,14 +1,19 @@
-"""A create whose answer was lost is looked for in the CRM before the outcome is called unknown:
-found exactly once → created, with its id; never a false done (none, several, or a CRM that cannot be
-read leave it unknown, the candidates listed). Nothing is sent twice."""
+"""A write whose answer was lost is looked for in the CRM before the outcome is called unknown: found
+exactly once → created, with its id; surely absent once the settle time has passed → sent once more,
+one deal in the end; never a false done (several, or a CRM that cannot be read, leave it unknown, the
+candidates listed). A write still under way inside the CRM is waited for, not doubled."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from mcp import Client
 
+from opportunity_mcp.app import build_server
+from opportunity_mcp.config import ServerConfig
 from opportunity_mcp.sandbox import Fault, SandboxState
 from opportunity_mcp.sandbox.deals import add_plazbot_deal
 from opportunity_mcp.tools.read_back import made_since
@@ -16,6 +21,13 @@ from tests.conftest import text_of
 
 pytestmark = pytest.mark.anyio
 DEAL = {"name": "Plan anual", "description": "Premium", "amount": 1200, "contactPhone": "+51 912 345 678"}
+SETTLE = 0.6  # seconds: short, so that the tests are quick; the sandbox's lags are set around it
+
+
+@pytest.fixture
+async def client(config: ServerConfig) -> AsyncIterator[Client]:
+    async with Client(build_server(replace(config, settle=SETTLE)), mode="legacy") as connected:
+        yield connected
 
 
 async def call(client: Client, tool: str, arguments: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
@@ -37,13 +49,45 @@ async def test_a_create_dropped_after_the_write_is_confirmed_by_reading_it_back(
     assert " done " in journal.splitlines()[0]
 
 
-async def test_a_create_dropped_before_the_write_stays_unknown_and_is_not_sent_again(
+async def test_a_create_dropped_before_the_write_is_sent_once_more_and_makes_one_deal(
     client: Client, sandbox: SandboxState
 ) -> None:
     sandbox.inject(Fault(route="plazbot.create", drop="before"))
+    failed, said, env = await call(client, "create_opportunity", DEAL)
+    assert not failed, said
+    (deal,) = sandbox.plazbot.values()
+    assert env["action"] == "created" and env["id"] == deal["id"]
+    assert "sent once more" in env["warnings"][0]
+    # The sandbox records a request once it reads its body: the dropped one never got that far.
+    assert len(sandbox.requests_to("plazbot.create")) == 1
+
+
+async def test_a_503_without_the_write_is_sent_once_more(client: Client, sandbox: SandboxState) -> None:
+    sandbox.inject(Fault(route="plazbot.create", status=503))
+    failed, said, env = await call(client, "create_opportunity", DEAL)
+    assert not failed and env["action"] == "created" and len(sandbox.plazbot) == 1, said
+
+
+async def test_a_create_still_under_way_in_the_crm_is_waited_for_not_doubled(
+    client: Client, sandbox: SandboxState
+) -> None:
+    # The connection drops at once and the deal lands a moment later, before the settle time is over.
+    sandbox.inject(Fault(route="plazbot.create", lag=SETTLE / 3))
+    failed, said, env = await call(client, "create_opportunity", DEAL)
+    assert not failed, said
+    (deal,) = sandbox.plazbot.values()
+    assert env["id"] == deal["id"] and "confirmed by reading it back" in said
+    assert len(sandbox.requests_to("plazbot.create")) == 1
+
+
+async def test_a_create_sent_again_whose_answer_is_lost_too_is_read_back_not_sent_a_third_time(
+    client: Client, sandbox: SandboxState
+) -> None:
+    sandbox.inject(Fault(route="plazbot.create", drop="before"))
+    sandbox.inject(Fault(route="plazbot.create", drop="after"))
     failed, said, _ = await call(client, "create_opportunity", DEAL)
-    assert failed and "may or may not have been created" in said
-    assert sandbox.plazbot == {}  # and nothing was sent again: the deal would be there
+    assert not failed and len(sandbox.plazbot) == 1, said
+    assert "confirmed by reading it back" in said and len(sandbox.requests_to("plazbot.create")) == 1
 
 
 async def test_two_candidates_keep_it_unknown_and_are_listed(client: Client, sandbox: SandboxState) -> None:

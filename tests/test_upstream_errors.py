@@ -32,6 +32,13 @@ UNKNOWN_UPDATE = "may or may not have been applied; calling again is safe"
 SUCCESS_FALSE = json.dumps({"success": False, "code": 200, "errorCode": "E", "message": "No se pudo", "data": None})
 
 
+def unreadable(sandbox: SandboxState) -> None:
+    """A lost answer is read back (tests/test_read_back.py); here the CRM cannot be read, so the
+    outcome stays unknown and the texts for it are what is checked."""
+    for route in ("plazbot.list", "plazbot.get", "lc.search", "lc.get"):
+        sandbox.inject(Fault(route=route, status=403, times=100))
+
+
 @dataclass(frozen=True)
 class Case:
     """One upstream fault and what must follow: the agent's text, the journal's verdict, and how many
@@ -214,9 +221,7 @@ async def test_fault_matrix(
             "customFields": [],
         }
     sandbox.inject(replace(case.fault, route=route, times=100))  # the fault persists through retries
-    # A lost answer is read back (tests/test_read_back.py); here the CRM cannot be read, so it stays unknown.
-    sandbox.inject(Fault(route="plazbot.list", status=403, times=100))
-    sandbox.inject(Fault(route="lc.search", status=403, times=100))
+    unreadable(sandbox)
     result = await slow_client.call_tool(tool, arguments)
     text_expected, journal_expected, requests_expected = _expectations(case, route)
 
@@ -259,6 +264,7 @@ async def test_plazbot_success_false_with_a_client_code_maps_like_the_status(
 
 async def test_success_without_an_opportunity_is_not_reported_as_done(client: Client, sandbox: SandboxState) -> None:
     body = {"success": True, "code": 200, "errorCode": None, "message": "ok", "data": None}
+    unreadable(sandbox)
     sandbox.inject(Fault(route="plazbot.create", status=200, body=json.dumps(body)))
     result = await client.call_tool(*CALLS["plazbot.create"])
     assert result.is_error
@@ -340,6 +346,7 @@ async def test_odd_numbers_and_huge_bodies_do_not_crash(client: Client, sandbox:
         "warnings": [],
     }
     sandbox.inject(Fault(route="plazbot.create", status=200, body='{"pad": "' + "x" * (2 << 20) + '"}'))
+    unreadable(sandbox)
     result = await client.call_tool("create_opportunity", {**CALLS["plazbot.create"][1], "name": "other"})
     assert result.is_error and "sent an answer too large to be an opportunity" in text_of(result)
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+import anyio
 import httpx2
 from mcp.server import MCPServer
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -27,6 +28,7 @@ from opportunity_mcp.prompts import as_mcp, load
 from opportunity_mcp.scrub import KNOWN
 from opportunity_mcp.tools import build_tools
 from opportunity_mcp.tools.access import State, scoped_accounts
+from opportunity_mcp.tools.reconcile import in_background, reconcile_rows
 from opportunity_mcp.tools.references import ReferenceCache
 from opportunity_mcp.untrusted import ID_LIMIT, clean, quoted
 
@@ -59,6 +61,54 @@ def journal_lines(rows: list[Row]) -> str:
     return "\n".join(out) if out else "No writes yet."
 
 
+@asynccontextmanager
+async def running_state(
+    config: ServerConfig, store: Journal, references: ReferenceCache | None = None, *, open_access: bool = True
+) -> AsyncIterator[State]:
+    """What the tools work with for the life of a server (or of a `journal --reconcile`): one pooled
+    HTTP client per CRM base URL, shared by the accounts that live there, and one rate limiter."""
+    async with AsyncExitStack() as stack:
+        pools: dict[str, httpx2.AsyncClient] = {}
+        for account in config.accounts:
+            if account.base_url not in pools:
+                pools[account.base_url] = await stack.enter_async_context(
+                    make_http_client(account.base_url, config.http_timeout, f"opportunity-mcp/{__version__}")
+                )
+        # One limiter for every location: LeadConnector counts requests per location. With a
+        # PostgreSQL journal its windows live in the database, shared by every replica.
+        limiter = RateLimiter(config.rate_limit, config.rate_window, store.shared_window())
+        yield State(
+            clients=tuple(
+                FAMILIES[a.family].connect(a, Wiring(pools[a.base_url], limiter, store)) for a in config.accounts
+            ),
+            journal=store,
+            call_budget=config.call_budget,
+            plazbot_pages=config.plazbot_pages,
+            duplicate_window=config.duplicate_window,
+            settle=config.settle,
+            open_access=open_access,
+            references=references or ReferenceCache(config.lookup_ttl),
+        )
+
+
+async def reconcile_journal(config: ServerConfig, hours: float) -> str:
+    """`journal --reconcile`: every unknown write of the last `hours` read back, a line each, and a summary."""
+    store = open_journal(config)
+    lines: list[str] = []
+
+    async def each(row: Row, became: str) -> None:
+        lines.append(f"{journal_lines([row])} → {became}")
+
+    try:
+        await store.settle()
+        async with running_state(config, store) as state:
+            counts = await reconcile_rows(state, time.time() - hours * 3600, limit=1000, each=each)
+    finally:
+        store.close()
+    summary = ", ".join(f"{n} {what}" for what, n in counts.items()) or "no unknown writes"
+    return "\n".join([*lines, f"{sum(counts.values())} unknown write(s) of the last {hours:g} h read back: {summary}"])
+
+
 def build_server(
     config: ServerConfig,
     journal: Journal | None = None,
@@ -80,29 +130,12 @@ def build_server(
         store = journal or open_journal(config)
         current[:] = [store]
         try:
-            async with AsyncExitStack() as stack:
-                # One pooled HTTP client per base URL, shared by the accounts that live there.
-                pools: dict[str, httpx2.AsyncClient] = {}
-                for account in config.accounts:
-                    if account.base_url not in pools:
-                        pools[account.base_url] = await stack.enter_async_context(
-                            make_http_client(account.base_url, config.http_timeout, f"opportunity-mcp/{__version__}")
-                        )
-                # One limiter for every location: LeadConnector counts requests per location. With a
-                # PostgreSQL journal its windows live in the database, shared by every replica.
-                limiter = RateLimiter(config.rate_limit, config.rate_window, store.shared_window())
-                yield State(
-                    clients=tuple(
-                        FAMILIES[a.family].connect(a, Wiring(pools[a.base_url], limiter, store))
-                        for a in config.accounts
-                    ),
-                    journal=store,
-                    call_budget=config.call_budget,
-                    plazbot_pages=config.plazbot_pages,
-                    duplicate_window=config.duplicate_window,
-                    open_access=tokens is None,
-                    references=references,
-                )
+            running = running_state(config, store, references, open_access=tokens is None)
+            async with running as state, anyio.create_task_group() as background:
+                if config.reconcile_every > 0:
+                    background.start_soon(in_background, state, config.reconcile_every)
+                yield state
+                background.cancel_scope.cancel()
         finally:
             if journal is None:
                 store.close()

@@ -3,7 +3,7 @@
     opportunity-mcp [--transport stdio|http] [--host 127.0.0.1] [--port 8765] [--config FILE]
                     [--no-auth] [--sse] [--sandbox]
     opportunity-mcp sandbox [--host 127.0.0.1] [--port 8766]
-    opportunity-mcp journal [--limit 20] [--account TARGET]
+    opportunity-mcp journal [--limit 20] [--account TARGET] [--reconcile [--hours 24]]
     opportunity-mcp token
 
 Every subcommand has --help and refuses arguments it does not know. SIGTERM ends the process as
@@ -179,8 +179,18 @@ def _show_journal(argv: list[str]) -> int:
     parser.add_argument(
         "--account", metavar="TARGET", action="append", help="only this workspace or location id (repeatable)"
     )
+    parser.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="read every unknown write of the last --hours back in the CRM (the configured accounts) and record "
+        "what it became: done, or failed when the CRM surely does not have it; nothing is sent",
+    )
+    parser.add_argument("--hours", type=_positive, default=24, help="with --reconcile: how far back (default 24)")
     opts = parser.parse_args(argv)
     import anyio
+
+    if opts.reconcile:
+        return _reconcile(opts.hours)
 
     from opportunity_mcp.app import journal_lines
     from opportunity_mcp.journal import default_path, is_postgres, open_journal
@@ -199,6 +209,25 @@ def _show_journal(argv: list[str]) -> int:
         sys.stdout.write(f"journal: {journal.where}\n{journal_lines(rows)}\n")
     finally:
         journal.close()
+    return 0
+
+
+def _reconcile(hours: int) -> int:
+    import anyio
+
+    from opportunity_mcp.app import reconcile_journal
+
+    try:
+        config = load_config(None)
+    except ConfigError as exc:
+        logs.say(f"opportunity-mcp: {exc}")
+        return 2
+    try:
+        report = anyio.run(reconcile_journal, config, float(hours))
+    except Exception as exc:
+        logs.say(f"opportunity-mcp: could not reconcile the journal ({type(exc).__name__})")
+        return 1
+    sys.stdout.write(f"{report}\n")
     return 0
 
 

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     rate_limit: int = Field(D.RATE_LIMIT, ge=1, validation_alias="OPPORTUNITY_MCP_RATE_LIMIT")
     rate_window: float = Field(D.RATE_WINDOW, gt=0, validation_alias="OPPORTUNITY_MCP_RATE_WINDOW")
     plazbot_pages: int = Field(D.PLAZBOT_PAGES, ge=1, le=500, validation_alias="OPPORTUNITY_MCP_PLAZBOT_PAGES")
+    settle: float = Field(D.SETTLE, ge=0, le=60, validation_alias="OPPORTUNITY_MCP_SETTLE")
+    reconcile_every: float = Field(
+        D.RECONCILE_EVERY, ge=0, le=86400, validation_alias="OPPORTUNITY_MCP_RECONCILE_EVERY"
+    )
     journal: str | None = Field(None, validation_alias="OPPORTUNITY_MCP_JOURNAL")
     config_file: str | None = Field(None, validation_alias="OPPORTUNITY_MCP_CONFIG")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
@@ -85,6 +89,8 @@ class ServerConfig:
     rate_limit: int = D.RATE_LIMIT
     rate_window: float = D.RATE_WINDOW
     plazbot_pages: int = D.PLAZBOT_PAGES
+    settle: float = D.SETTLE
+    reconcile_every: float = D.RECONCILE_EVERY
     journal: str = ""  # a SQLite path or a postgresql:// URL; "" means the default SQLite file
     # Plain values read for tokens given by environment reference: scrubbed like any secret.
     token_values: tuple[SecretStr, ...] = ()
@@ -196,6 +202,8 @@ def with_settings(config: ServerConfig, settings: Settings) -> ServerConfig:
         rate_limit=settings.rate_limit,
         rate_window=settings.rate_window,
         plazbot_pages=settings.plazbot_pages,
+        settle=settings.settle,
+        reconcile_every=settings.reconcile_every,
         journal=settings.journal or config.journal,
     )
 

@@ -1,6 +1,7 @@
 """LeadConnector deals read back and created directly (`Version: 2021-07-28`, whose query spellings
 are snake_case: `location_id`, `contact_id`, `pipeline_id`):
 
+    get      GET /opportunities/{id} → {opportunity}                 opportunities.readonly
     search   GET /opportunities/search?location_id&contact_id&pipeline_id&status&limit&page
              {opportunities: [...], meta: {total, nextPage}}           opportunities.readonly
     create   POST /opportunities/  pipelineId, locationId, name, status, contactId required;
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from opportunity_mcp.crm.deals import Deal, DealPage, field
-from opportunity_mcp.crm.errors import CrmBadResponse
+from opportunity_mcp.crm.errors import CrmBadResponse, CrmNotFound
+from opportunity_mcp.crm.http import segment
 from opportunity_mcp.crm.leadconnector import LeadConnectorClient, Upsert, opportunity_of
 from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.crm.result import WriteResult, number
@@ -65,6 +67,18 @@ async def search_deals(client: LeadConnectorClient, wanted: Search, policy: Call
     meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
     total = meta.get("total") if isinstance(meta.get("total"), int) else None
     return DealPage(deals, complete=total is None or total <= len(deals), total=total)
+
+
+async def get_deal(client: LeadConnectorClient, deal_id: str, policy: CallPolicy) -> Deal | None:
+    """The deal with this id; None when the CRM does not have it (404)."""
+    try:
+        data = await client.send(policy, "GET", f"/opportunities/{segment(deal_id)}", idempotent=True)
+    except CrmNotFound:
+        return None
+    found = data.get("opportunity") if isinstance(data, dict) else None
+    if not isinstance(found, dict):
+        raise CrmBadResponse(f"{client.name} answered the opportunity without it")
+    return read_deal(found)
 
 
 async def create_deal(client: LeadConnectorClient, args: Upsert, pipeline: str, policy: CallPolicy) -> WriteResult:

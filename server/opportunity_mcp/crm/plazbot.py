@@ -184,7 +184,7 @@ class PlazbotClient:
         if _echo_key(change) not in raw:
             # The answer does not show the field: read the opportunity back to know it took.
             raw = {**raw, **await self._read_back(change.opportunity_id, workspace, policy)}
-        warnings = self._verify(raw, change)
+        warnings = self.shown(raw, change)
         opportunity = self._opportunity(raw, fallback_id=change.opportunity_id)
         return WriteResult(opportunity, created=False, account=workspace, warnings=warnings)
 
@@ -246,7 +246,7 @@ class PlazbotClient:
         missing = f"{self.name} reported success but sent no opportunity id"
         return read_opportunity(raw, _READ_KEYS, fallback_id=fallback_id, missing=missing)
 
-    def _verify(self, raw: Mapping[str, Any], change: FieldChange) -> tuple[str, ...]:
+    def shown(self, raw: Mapping[str, Any], change: FieldChange) -> tuple[str, ...]:
         """Refuse an 'OK' whose opportunity still shows another value; warn when it cannot tell."""
         field, value = change.field, change.value
         if field == "customFields":

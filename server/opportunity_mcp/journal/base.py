@@ -54,6 +54,7 @@ class Row:
     envelope: dict[str, Any] | None
     args_fp: str | None
     owner: str | None = None  # the process that claimed it: host/pid/start
+    intent: dict[str, Any] | None = None  # what was sent, as far as reading it back needs (`read_back`)
 
 
 class SharedWindow(Protocol):
@@ -111,6 +112,7 @@ def to_row(r: tuple[Any, ...] | Any) -> Row:
         envelope=json.loads(r[11]) if r[11] else None,
         args_fp=r[12],
         owner=r[13] if len(r) > 13 else None,
+        intent=json.loads(r[14]) if len(r) > 14 and r[14] else None,
     )
 
 

@@ -24,22 +24,24 @@ import anyio.to_thread
 
 from opportunity_mcp.journal.base import SharedWindow, redacted
 from opportunity_mcp.journal.sql import Journal
-from opportunity_mcp.journal.tables import Sql, schema
+from opportunity_mcp.journal.tables import ADDED_COLUMNS, Sql, schema
 
 try:
     from psycopg_pool import ConnectionPool
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError("a postgresql:// journal needs psycopg: pip install 'opportunity-mcp[postgresql]'") from exc
 
-_SCHEMA = schema(id_type="BIGSERIAL", real="DOUBLE PRECISION", boolean="BOOLEAN") + (  # noqa: S608 - constants
+_ADD_COLUMN = (
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()"
+    " AND table_name = 'writes' AND column_name = '{column}') THEN ALTER TABLE writes ADD COLUMN {column} TEXT;"
+    " END IF; END $$;"
+)
+_SCHEMA = schema(id_type="BIGSERIAL", real="DOUBLE PRECISION", boolean="BOOLEAN") + (
     # The shared rate-limit windows: per key, the times (database clock) of the requests granted.
     "CREATE TABLE IF NOT EXISTS rate_windows (key TEXT PRIMARY KEY, hits DOUBLE PRECISION[] NOT NULL,"
-    " granted BOOLEAN NOT NULL);"
-    # A journal made before rows recorded their claimant (checked first: ALTER TABLE would lock the
-    # table on every start even when there is nothing to add).
-    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()"
-    " AND table_name = 'writes' AND column_name = 'owner') THEN ALTER TABLE writes ADD COLUMN owner TEXT;"
-    " END IF; END $$;"
+    " granted BOOLEAN NOT NULL);" + "".join(_ADD_COLUMN.format(column=column) for column in ADDED_COLUMNS)
+    # A journal made before rows recorded their claimant or what they sent (checked first: ALTER
+    # TABLE would lock the table on every start even when there is nothing to add).
 )
 # One atomic statement per request: the row lock of INSERT … ON CONFLICT DO UPDATE serialises the
 # replicas, the database's clock times them all. EXCLUDED.hits[1] is when the statement began, which

@@ -47,6 +47,7 @@ class ClaimRequest:
     window: float
     stale: float
     now: float
+    intent: str | None = None
 
 
 def claim_in(db: Sql, req: ClaimRequest) -> Claim:
@@ -98,9 +99,9 @@ def _settled(db: Sql, row: Row, stale_before: float) -> Row:
 def _insert(db: Sql, req: ClaimRequest) -> int | None:
     # fetched whole: SQLite finishes (and, outside a transaction, commits) a statement once it is read out
     found = db.all(
-        "INSERT INTO writes (at, tool, account, fingerprint, args_fp, idem_key, guard, outcome, owner)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING RETURNING id",
-        (req.now, req.tool, req.account, req.fp, req.args_fp, req.key, req.guard, owner()),
+        "INSERT INTO writes (at, tool, account, fingerprint, args_fp, idem_key, guard, outcome, owner, intent)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+        (req.now, req.tool, req.account, req.fp, req.args_fp, req.key, req.guard, owner(), req.intent),
     )
     return int(found[0][0]) if found else None
 
@@ -154,14 +155,16 @@ class Journal(ShapeStore, ABC):
         guard: bool,
         window: float,
         stale: float = STALE_AFTER,
+        intent: str | None = None,
     ) -> Claim:
         """Record a pending write, or return the earlier write that makes this one a repeat.
 
         `fp` identifies 'the same deal' for the duplicate guard (when `guard`); `args_fp` identifies
         the exact arguments, so a repeated key can tell whether they changed. A key whose write surely
         failed may be used again. A pending row older than `stale` seconds (its process died) is
-        first marked unknown."""
-        req = ClaimRequest(tool, account, fp, args_fp, key, guard, window, stale, time.time())
+        first marked unknown. `intent` (JSON) is what reading the write back needs, kept with the row
+        so that an unknown outcome can be settled later."""
+        req = ClaimRequest(tool, account, fp, args_fp, key, guard, window, stale, time.time(), intent)
         checks = key is not None or guard
         try:
             return await self._write(lambda db: claim_in(db, req), atomic=checks, lock=fp if guard else None)
@@ -190,6 +193,32 @@ class Journal(ShapeStore, ABC):
             atomic=False,
         )
 
+    async def settle_unknown(self, row_id: int, done: Finish) -> bool:
+        """Record what an unknown write turned out to be, once it was read back; False when the row is
+        no longer unknown (another replica or a repeat settled it first)."""
+        envelope = envelope_text(done.envelope)
+        params = (done.outcome, done.status, done.opportunity_id, done.code, done.requests, envelope)
+        found = await self._write(
+            lambda db: db.all(
+                "UPDATE writes SET outcome = ?, status = ?, opportunity_id = ?, code = ?, requests = requests + ?,"
+                " envelope = ? WHERE id = ? AND outcome = 'unknown' RETURNING id",
+                (*params, row_id),
+            ),
+            atomic=False,
+        )
+        return bool(found)
+
+    async def unknown(self, since: float, accounts: Collection[str], limit: int = 100) -> list[Row]:
+        """The rows of `accounts` left unknown since `since` (epoch seconds), oldest first."""
+        marks = ", ".join("?" * len(accounts)) or "NULL"
+        rows = await self._read(
+            lambda db: db.all(
+                f"{SELECT} WHERE outcome = 'unknown' AND at >= ? AND account IN ({marks}) ORDER BY id LIMIT ?",
+                (since, *accounts, limit),
+            )
+        )
+        return [to_row(r) for r in rows]
+
     async def settle(self, stale: float = STALE_AFTER) -> int:
         """Mark unknown every pending row whose process is gone (on this host, or silent for `stale`
         seconds): run at start, so a crash's rows are settled before anyone asks. How many it marked."""
@@ -206,6 +235,10 @@ class Journal(ShapeStore, ABC):
         found = await self._read(
             lambda db: db.one(f"{SELECT} WHERE tool = ? AND account = ? AND idem_key = ?", (tool, account, key))
         )
+        return to_row(found) if found else None
+
+    async def row(self, row_id: int) -> Row | None:
+        found = await self._read(lambda db: db.one(f"{SELECT} WHERE id = ?", (row_id,)))
         return to_row(found) if found else None
 
     async def written_for(self, account: str, contact: str, limit: int = 20) -> list[str]:

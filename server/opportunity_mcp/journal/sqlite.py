@@ -19,7 +19,7 @@ from typing import TypeVar
 import anyio.to_thread
 
 from opportunity_mcp.journal.sql import Journal
-from opportunity_mcp.journal.tables import Sql, schema
+from opportunity_mcp.journal.tables import ADDED_COLUMNS, Sql, schema
 
 T = TypeVar("T")
 BUSY_TIMEOUT = 10.0
@@ -94,9 +94,10 @@ class SqliteJournal(Journal):
             try:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(_SCHEMA)
-                if "owner" not in {row[1] for row in db.execute("PRAGMA table_info(writes)")}:
+                have = {row[1] for row in db.execute("PRAGMA table_info(writes)")}
+                for column in (c for c in ADDED_COLUMNS if c not in have):  # a journal from before it
                     try:
-                        db.execute("ALTER TABLE writes ADD COLUMN owner TEXT")  # a journal from before it
+                        db.execute(f"ALTER TABLE writes ADD COLUMN {column} TEXT")
                     except sqlite3.OperationalError as exc:  # another process added it a moment ago
                         if "duplicate column" not in str(exc):
                             raise

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 SELECT = (
     "SELECT id, at, tool, account, idem_key, outcome, status, opportunity_id, code, latency_ms, requests, envelope,"
-    " args_fp, owner FROM writes"
+    " args_fp, owner, intent FROM writes"
 )
 
 
@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS writes (
     latency_ms INTEGER,
     requests INTEGER NOT NULL DEFAULT 0,
     envelope TEXT,
-    owner TEXT
+    owner TEXT,
+    intent TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS writes_key ON writes(tool, account, idem_key) WHERE idem_key IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS writes_inflight ON writes(fingerprint) WHERE guard = TRUE AND outcome = 'pending';
@@ -37,6 +38,8 @@ CREATE INDEX IF NOT EXISTS writes_recent ON writes(fingerprint, at);
 CREATE TABLE IF NOT EXISTS upsert_shapes (location TEXT PRIMARY KEY, shape TEXT NOT NULL, at {real} NOT NULL);
 CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY, at {real} NOT NULL);
 """
+# Columns added after the first release: a journal made before them gets them on start.
+ADDED_COLUMNS = ("owner", "intent")
 # The health probe's write: one row, rewritten, so that "can the journal be written" is asked for real.
 HEARTBEAT = "INSERT INTO heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at"
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any
@@ -110,6 +111,11 @@ async def _faulted(fault: Fault, receive: Receive, response: Response) -> Respon
     return response
 
 
+def _lagging(fault: Fault | None, receive: Receive) -> bool:
+    """Whether a fault drops the connection now and applies its write later (the connection is dropped)."""
+    return fault is not None and fault.lag > 0 and _abort(receive)
+
+
 class SandboxApp:
     def __init__(self, state: SandboxState) -> None:
         self.state = state
@@ -127,7 +133,11 @@ class SandboxApp:
         if resolved is None:
             await JSONResponse({"statusCode": 404, "message": "Not Found"}, 404)(scope, receive, send)
             return
-        name, handler = resolved
+        await self._crm(request, *resolved, receive, send)
+
+    async def _crm(self, request: Request, name: str, handler: Handler, receive: Receive, send: Send) -> None:
+        """One request to a CRM route, with the fault waiting for it, if any."""
+        scope = request.scope
         fault = self.state.take_fault(name)
         if fault is not None and fault.drop == "before" and _abort(receive):
             return
@@ -144,6 +154,10 @@ class SandboxApp:
                 refusal = {"statusCode": 429, "message": "Too Many Requests - Rate limit exceeded"}
                 await JSONResponse(refusal, 429, rate)(scope, receive, send)
                 return
+        if _lagging(fault, receive):
+            assert fault is not None
+            threading.Timer(fault.lag, handler, (self.state, headers, query, body)).start()
+            return
         apply = fault is None or fault.status is None or fault.apply
         status, payload = handler(self.state, headers, query, body) if apply else (0, None)
         response: Response | None = JSONResponse(payload, status, rate or None)

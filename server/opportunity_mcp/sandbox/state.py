@@ -108,6 +108,8 @@ class Fault:
       answer; the write is not applied unless `apply` is set.
     - drop: close the connection without an answer, 'before' applying the write or 'after' it.
     - delay: seconds to wait before answering (after applying the write, if it is applied).
+    - lag: drop the connection at once, and apply the write this many seconds later (a write still
+      under way inside the CRM when its answer was lost).
     """
 
     route: str = "*"
@@ -117,6 +119,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop: Drop | None = None
+    lag: float = 0.0
     apply: bool = False
     times: int = 1
 

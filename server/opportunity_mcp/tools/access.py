@@ -38,6 +38,7 @@ class State:
     call_budget: float = D.CALL_BUDGET
     plazbot_pages: int = D.PLAZBOT_PAGES
     duplicate_window: float = D.DUPLICATE_WINDOW
+    settle: float = D.SETTLE  # seconds before a create whose answer was lost may count as absent
     open_access: bool = True
     references: ReferenceCache = field(default_factory=ReferenceCache)
 

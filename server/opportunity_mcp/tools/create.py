@@ -71,7 +71,7 @@ async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
         policy=look.policy,
         resolved=look.resolved,
         precheck=checked,
-        verify=read_back.plazbot_create(look, client, new),
+        check=read_back.plazbot_create(client, new.name, new.amount, new.contact_id),
     )
     return await journaled(ctx, write)
 

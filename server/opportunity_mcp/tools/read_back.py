@@ -1,29 +1,56 @@
-"""After a create whose answer was lost (a dropped connection, a time-out, a 5xx), the deal it may have
-made is looked for in the CRM rather than the outcome left "unknown": a deal with the name, amount
-and contact sent, made since the call began. Exactly one → the create is confirmed; several → they
-are listed and the outcome stays unknown; none, or a CRM that cannot be read in time → unknown.
-Nothing is sent again here: a create still in flight at the CRM must not be doubled.
+"""After a write whose answer was lost (a dropped connection, a time-out, a 5xx), what it may have done is
+looked for in the CRM rather than the outcome left "unknown".
 
-Plazbot has no filter, so its list is read within the call's budget; LeadConnector filters by contact
-and pipeline on its side (a new deal without a contact cannot be searched for, and stays unknown)."""
+- A create: a deal with the name, amount and contact sent, made since the call began. Plazbot has no
+  filter, so its list is read within the budget; LeadConnector filters by contact and pipeline on its
+  side (a new deal without a contact cannot be searched for, and stays unknown).
+- An update: the deal read by its id, its fields compared with those sent.
+
+What a look sees (`Seen`): the write's result (exactly one match), the candidates (several: never a
+false done), False (the CRM was read whole and the write is not there), or None (it cannot tell: a
+list too long to read in time, a field the CRM does not show).
+
+A `Check` carries its `intent`, the plain facts it compares, kept with the journal row: `rebuilt`
+makes the same check from a row, so an unknown write can be settled later (`reconcile`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from opportunity_mcp.crm.base import CrmClient
 from opportunity_mcp.crm.deals import Deal
+from opportunity_mcp.crm.errors import CrmNotApplied
 from opportunity_mcp.crm.leadconnector import LeadConnectorClient, Upsert
-from opportunity_mcp.crm.leadconnector_deals import Search, search_deals
-from opportunity_mcp.crm.plazbot import NewOpportunity, PlazbotClient
-from opportunity_mcp.crm.plazbot_deals import list_deals
+from opportunity_mcp.crm.leadconnector_deals import Search, get_deal, search_deals
+from opportunity_mcp.crm.plazbot import FieldChange, PlazbotClient
+from opportunity_mcp.crm.plazbot_deals import list_deals, read_deal
 from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.crm.result import Opportunity, WriteResult
 from opportunity_mcp.tools.deals import describe
-from opportunity_mcp.tools.resolve import Lookups, norm
+from opportunity_mcp.tools.resolve import norm
 
 SLACK = 5.0  # seconds the CRM's clock may run behind this server's
-Verify = Callable[[CallPolicy, float], Awaitable[WriteResult | tuple[str, ...] | None]]
+PAGES = 100  # pages of a Plazbot list a look may read (about 2,000 deals), within the budget
+Seen = WriteResult | tuple[str, ...] | bool | None
+Look = Callable[[CallPolicy, float], Awaitable[Seen]]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """How to read one write back: `look(policy, since)`; `creates` when sending it again could make a
+    second deal (it is then resent only once the settle time has passed)."""
+
+    intent: dict[str, Any]
+    look: Look
+    creates: bool = True
+
+    def intent_json(self) -> str:
+        return json.dumps(self.intent, separators=(",", ":"))
 
 
 def made_since(changed: str | None, since: float) -> bool:
@@ -43,49 +70,149 @@ def made_since(changed: str | None, since: float) -> bool:
     return when.timestamp() >= since - SLACK
 
 
-def _one(deals: tuple[Deal, ...], account: str, *, with_status: bool) -> WriteResult | tuple[str, ...] | None:
+def _result(deal: Deal, account: str, *, created: bool, with_status: bool) -> WriteResult:
+    status = deal.status if with_status else None
+    opp = Opportunity(deal.id, deal.code, deal.name, deal.amount, deal.stage, status, deal.contact)
+    return WriteResult(opp, created=created, account=account)
+
+
+def _one(deals: tuple[Deal, ...], complete: bool, account: str, *, with_status: bool) -> Seen:
     if len(deals) == 1:
-        d = deals[0]
-        status = d.status if with_status else None
-        opp = Opportunity(d.id, d.code, d.name, d.amount, d.stage, status, d.contact)
-        return WriteResult(opp, created=True, account=account)
-    return tuple(describe(d, {}) for d in deals[:5]) or None
+        return _result(deals[0], account, created=True, with_status=with_status)
+    if deals:
+        return tuple(describe(d, {}) for d in deals[:5])
+    return False if complete else None
 
 
-def plazbot_create(look: Lookups, client: PlazbotClient, new: NewOpportunity) -> Verify:
+def plazbot_create(client: PlazbotClient, name: str, amount: float, contact: str | None) -> Check:
     def made_by_it(deal: Deal, since: float) -> bool:
         return (
             deal.open
-            and norm(deal.name or "") == norm(new.name)
-            and deal.amount == new.amount
-            and (deal.contact or None) == (new.contact_id or None)
+            and norm(deal.name or "") == norm(name)
+            and deal.amount == amount
+            and (deal.contact or None) == (contact or None)
             and made_since(deal.changed, since)
         )
 
-    async def verify(policy: CallPolicy, since: float) -> WriteResult | tuple[str, ...] | None:
-        pages = look.state.plazbot_pages
-        page = await list_deals(client, policy, keep=lambda d: made_by_it(d, since), pages=pages)
-        return _one(page.deals, client.account.target, with_status=False)
+    async def look(policy: CallPolicy, since: float) -> Seen:
+        page = await list_deals(client, policy, keep=lambda d: made_by_it(d, since), pages=PAGES)
+        return _one(page.deals, page.complete, client.account.target, with_status=False)
 
-    return verify
+    intent = {"check": "plazbot.create", "name": name, "amount": amount, "contact": contact}
+    return Check(intent, look)
 
 
-def leadconnector_new(client: LeadConnectorClient, upsert: Upsert, pipeline: str | None) -> Verify | None:
+def leadconnector_new(client: LeadConnectorClient, upsert: Upsert, pipeline: str | None) -> Check | None:
     if upsert.contact_id is None or upsert.name is None or pipeline is None:
         return None
+    name, value, status = upsert.name, upsert.value, upsert.status
     wanted = Search(contact=upsert.contact_id, pipeline=pipeline)
 
     def made_by_it(deal: Deal, since: float) -> bool:
         return (
-            norm(deal.name or "") == norm(upsert.name or "")
-            and (upsert.value is None or deal.amount == upsert.value)
-            and (upsert.status is None or deal.status == upsert.status)
+            norm(deal.name or "") == norm(name)
+            and (value is None or deal.amount == value)
+            and (status is None or deal.status == status)
             and made_since(deal.changed, since)
         )
 
-    async def verify(policy: CallPolicy, since: float) -> WriteResult | tuple[str, ...] | None:
+    async def look(policy: CallPolicy, since: float) -> Seen:
         page = await search_deals(client, wanted, policy)
         found = tuple(d for d in page.deals if made_by_it(d, since))
-        return _one(found, client.account.target, with_status=True)
+        return _one(found, page.complete, client.account.target, with_status=True)
 
-    return verify
+    intent = {
+        "check": "lc.new",
+        "name": name,
+        "value": value,
+        "status": status,
+        "contact": upsert.contact_id,
+        "pipeline": pipeline,
+    }
+    return Check(intent, look)
+
+
+def plazbot_update(client: PlazbotClient, change: FieldChange) -> Check:
+    """The deal read by id: the field shows the value sent (done), another value (False), or the CRM
+    does not show it (None)."""
+
+    async def look(policy: CallPolicy, since: float) -> Seen:
+        raw = await client.fetch(change.opportunity_id, policy)
+        deal = None if raw is None else read_deal(raw)
+        if raw is None or deal is None:
+            return None
+        try:
+            if client.shown(raw, change):
+                return None
+        except CrmNotApplied:
+            return False
+        return _result(deal, client.account.target, created=False, with_status=False)
+
+    intent = {
+        "check": "plazbot.update",
+        "id": change.opportunity_id,
+        "field": change.field,
+        "value": change.value,
+        "custom": change.custom_field,
+    }
+    return Check(intent, look, creates=False)
+
+
+# Upsert fields a LeadConnector deal shows, by where `Deal` keeps them.
+_LC_SHOWN = {"name": "name", "value": "amount", "status": "status", "stage_id": "stage"}
+
+
+def leadconnector_update(client: LeadConnectorClient, upsert: Upsert) -> Check:
+    """The deal read by id, compared on the fields sent that a deal shows (name, value, status, stage)."""
+    assert upsert.id is not None
+    deal_id = upsert.id
+    sent = {key: getattr(upsert, key) for key in _LC_SHOWN if getattr(upsert, key) is not None}
+
+    async def look(policy: CallPolicy, since: float) -> Seen:
+        deal = await get_deal(client, deal_id, policy)
+        if deal is None:
+            return None
+        if any(getattr(deal, _LC_SHOWN[key]) != value for key, value in sent.items()):
+            return False
+        return _result(deal, client.account.target, created=False, with_status=True)
+
+    return Check({"check": "lc.update", "id": deal_id, **sent}, look, creates=False)
+
+
+def rebuilt(client: CrmClient, intent: Mapping[str, Any]) -> Check | None:
+    """The check a journal row's intent describes, for `client` (its account); None when the intent
+    is missing, of another family, or not as written."""
+    try:
+        kind = intent.get("check")
+        if kind == "plazbot.create" and isinstance(client, PlazbotClient):
+            return plazbot_create(client, str(intent["name"]), float(intent["amount"]), _opt(intent.get("contact")))
+        if kind == "plazbot.update" and isinstance(client, PlazbotClient):
+            value = intent["value"]
+            change = FieldChange(str(intent["id"]), str(intent["field"]), value, _opt(intent.get("custom")))
+            return plazbot_update(client, change)
+        if kind == "lc.new" and isinstance(client, LeadConnectorClient):
+            value = intent.get("value")
+            upsert = Upsert(
+                name=str(intent["name"]),
+                value=None if value is None else float(value),
+                status=_opt(intent.get("status")),
+                contact_id=str(intent["contact"]),
+            )
+            return leadconnector_new(client, upsert, str(intent["pipeline"]))
+        if kind == "lc.update" and isinstance(client, LeadConnectorClient):
+            value = intent.get("value")
+            upsert = Upsert(
+                id=str(intent["id"]),
+                name=_opt(intent.get("name")),
+                value=None if value is None else float(value),
+                status=_opt(intent.get("status")),
+                stage_id=_opt(intent.get("stage_id")),
+            )
+            return leadconnector_update(client, upsert)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None
+
+
+def _opt(value: Any) -> str | None:
+    return None if value is None else str(value)

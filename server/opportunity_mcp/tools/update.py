@@ -11,6 +11,7 @@ from mcp_types import CallToolResult
 
 from opportunity_mcp.crm.plazbot import FieldChange, PlazbotClient
 from opportunity_mcp.models import UpdateOpportunityFieldArgs, reference
+from opportunity_mcp.tools import read_back
 from opportunity_mcp.tools.access import parse, pick, reading_for, state_of
 from opportunity_mcp.tools.deals import Wanted, the_open_deal
 from opportunity_mcp.tools.plazbot_names import plazbot_contact, plazbot_seller, plazbot_stage
@@ -94,6 +95,7 @@ async def update_opportunity_field(arguments: dict[str, Any], ctx: Context[Any, 
         field=args.customFieldName if args.field == "customFields" else args.field,
         policy=look.policy,
         resolved=look.resolved,
+        check=read_back.plazbot_update(client, change),
     )
     return await journaled(ctx, write)
 

@@ -255,7 +255,11 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
         guard=guard,
         kind="upsert-id" if args.id else "upsert-new",
         send=lambda policy: _send(client, upsert, pipeline, policy, look, create=args.allowDuplicate, contact=contact),
-        verify=None if upsert.id else read_back.leadconnector_new(client, upsert, pipeline),
+        check=(
+            read_back.leadconnector_update(client, upsert)
+            if upsert.id
+            else read_back.leadconnector_new(client, upsert, pipeline)
+        ),
         policy=look.policy,
         resolved=look.resolved,
     )

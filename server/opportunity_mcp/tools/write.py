@@ -19,47 +19,23 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, TextContent
+from mcp_types import CallToolResult
 from pydantic import BaseModel
 
 from opportunity_mcp.crm.base import Account
 from opportunity_mcp.crm.errors import CrmError
 from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.crm.result import WriteResult
-from opportunity_mcp.journal import Claim, Finish, JournalUnavailable, fingerprint
+from opportunity_mcp.journal import Claim, Finish, JournalUnavailable, Row, fingerprint
 from opportunity_mcp.models import HUMAN_ARGUMENTS, Envelope
-from opportunity_mcp.summaries import WriteKind, failure_text, success_text
+from opportunity_mcp.summaries import WriteKind, failure_text
 from opportunity_mcp.tools.access import State, state_of
+from opportunity_mcp.tools.answers import answer, envelope
+from opportunity_mcp.tools.lost_answer import sent_or_read_back
+from opportunity_mcp.tools.read_back import Check
+from opportunity_mcp.tools.reconcile import reconcile
 
 log = logging.getLogger(__name__)
-
-
-def _envelope(result: WriteResult, resolved: Mapping[str, str], notes: tuple[str, ...] = ()) -> Envelope:
-    opp = result.opportunity
-    # Every value comes typed from the CRM layer's result: no need to validate it again.
-    return Envelope.model_construct(
-        ok=True,
-        action="created" if result.created else "updated",
-        account=result.account,
-        id=opp.id,
-        code=opp.code,
-        name=opp.name,
-        amount=opp.amount,
-        stage=opp.stage,
-        status=opp.status,
-        contact=opp.contact,
-        assignee=opp.assignee,
-        resolved=dict(resolved) if resolved else None,
-        warnings=[*notes, *result.warnings],
-    )
-
-
-def _answer(
-    state: State, env: Envelope, field: str | None = None, wire: dict[str, Any] | None = None
-) -> CallToolResult:
-    text = state.scrub(success_text(env, field=field))
-    structured = env.wire() if wire is None else wire
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
 def call_policy(ctx: Context[Any, Any]) -> CallPolicy:
@@ -108,9 +84,8 @@ class Write:
     # Checked once the write is claimed (a repeat is answered before it): its notes join the answer's
     # warnings; a ToolError from it refuses the write, which is then recorded as failed, nothing sent.
     precheck: Callable[[CallPolicy], Awaitable[tuple[str, ...]]] | None = None
-    # After a write whose answer was lost: the deal it may have made, looked for in the CRM. A result
-    # when exactly one deal matches; descriptions of the candidates when several do; None otherwise.
-    verify: Callable[[CallPolicy, float], Awaitable[WriteResult | tuple[str, ...] | None]] | None = None
+    # How the write is read back when its answer is lost (`lost_answer`); kept with its journal row.
+    check: Check | None = None
 
 
 async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
@@ -128,9 +103,14 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
         guard=write.guard is not None,
         window=state.duplicate_window,
         stale=state.call_budget + 60,  # no call of a live process is pending longer
+        intent=write.check.intent_json() if write.check is not None else None,
     )
     try:
         claim = await _claim_when_free(ctx, state, claim_once)
+        if claim.row_id is None and claim.earlier is not None and claim.earlier.outcome == "unknown":
+            # Its key or its duplicate left unknown: read back first; absent, this call may send it.
+            earlier = await _reconciled(state, claim.earlier)
+            claim = await claim_once() if earlier is None else dataclasses.replace(claim, earlier=earlier)
     except JournalUnavailable as err:
         # Fail closed: a write the journal cannot record is not sent (a retry could double it).
         log.error("%s %s not sent: %s", write.tool, target, err)
@@ -154,11 +134,11 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
         # stream): its outcome is journaled, so the client's re-send gets this result rather than an
         # unknown one. The call's budget still bounds it.
         with anyio.CancelScope(shield=True):
-            result = await _sent_or_read_back(write, policy)
-        env = _envelope(result, write.resolved, notes)
+            result = await sent_or_read_back(write.send, write.check, policy, state.settle)
+        env = envelope(result, write.resolved, notes)
         wire = env.wire()  # once, for the answer and the journal row
         outcome = "done"
-        return _answer(state, env, write.field, wire)
+        return answer(state, env, write.field, wire)
     except CrmError as err:
         outcome, status = ("failed" if err.outcome_known else "unknown"), err.status
         text = failure_text(err, kind=write.kind, secret_source=write.account.secret_source)
@@ -180,29 +160,6 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
                 await _finish(state, claim.row_id, ended)
             except Exception as exc:  # the answer stands; the row is taken as unknown once stale
                 log.error("could not finish journal row %s as %s: %s", claim.row_id, outcome, type(exc).__name__)
-
-
-async def _sent_or_read_back(write: Write, policy: CallPolicy) -> WriteResult:
-    """The write's result; when its answer was lost (the CRM may have applied it), the deal is looked
-    for instead of answering "unknown": found exactly once, the write is confirmed. Never a false
-    done: several candidates, none, or a CRM that cannot be read leave the outcome unknown."""
-    started = time.time()
-    try:
-        return await write.send(policy)
-    except CrmError as err:
-        if err.outcome_known or write.verify is None:
-            raise
-        try:
-            found = await write.verify(policy, started)
-        except (CrmError, ToolError) as unread:
-            log.warning("%s: reading back after a lost answer failed (%s)", write.tool, type(unread).__name__)
-            raise err from None
-        if isinstance(found, WriteResult):
-            note = "the CRM's answer was lost; the write was confirmed by reading it back"
-            return WriteResult(found.opportunity, found.created, found.account, (note, *found.warnings))
-        if found:
-            err.message += f"; {len(found)} deals could be it: {'; '.join(found)}"
-        raise
 
 
 async def _finish(state: State, row_id: int, ended: Finish) -> None:
@@ -252,12 +209,27 @@ async def answered_before(
         earlier = await state.journal.by_key(tool, account.target, key)
     except Exception:  # the claim that follows says what is wrong with the journal
         return None
+    if earlier is not None and earlier.outcome == "unknown":
+        earlier = await _reconciled(state, earlier)
     if earlier is None or earlier.outcome not in ("done", "unknown"):
         return None
     given = fingerprint(tool, account.target, {k: v for k, v in vars(args).items() if k not in _NOT_ARGS})
     # With names or phones, the arguments the first call stored (as ids) cannot be compared yet.
     comparable = comparable and not any(getattr(args, name, None) is not None for name in HUMAN_ARGUMENTS)
     return _repeat(state, Claim(None, earlier, "key"), given if comparable else None)
+
+
+async def _reconciled(state: State, row: Row) -> Row | None:
+    """An unknown row read back before a repeat is answered from it: the row as it now is (done, or
+    still unknown), or None when the write is surely not in the CRM (the repeat may then send it)."""
+    try:
+        became = await reconcile(state, row, CallPolicy(budget=state.call_budget / 2))
+        if became == "absent":
+            return None
+        return (await state.journal.row(row.id) or row) if became == "done" else row
+    except Exception as exc:  # the repeat is answered from what is known
+        log.warning("reading back journal row %s failed (%s)", row.id, type(exc).__name__)
+        return row
 
 
 def _repeat(state: State, claim: Claim, args_fp: str | None) -> CallToolResult:
@@ -281,7 +253,7 @@ def _repeat(state: State, claim: Claim, args_fp: str | None) -> CallToolResult:
             if earlier.args_fp != args_fp:
                 note += "; this call's other values were NOT applied (use an update)"
         env = env.model_copy(update={"action": "already_done", "warnings": [note]})
-        return _answer(state, env)
+        return answer(state, env)
     if claim.reason == "key":
         raise ToolError(
             f"The call with this idempotencyKey {ago} has an unknown outcome: the opportunity may or may not exist. "
