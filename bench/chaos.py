@@ -55,6 +55,7 @@ class Tally:
     seen: dict[str, set[str]] = field(default_factory=dict)  # conversation → every kind it met
     texts: Counter[str] = field(default_factory=Counter)  # the error texts met, by their first words
     resends: int = 0
+    read_back: Counter[str] = field(default_factory=Counter)  # answers settled by reading the CRM
     events: list[str] = field(default_factory=list)
 
 
@@ -66,6 +67,12 @@ def _kind(answer: httpx2.Response, tally: Tally) -> tuple[str, str | None]:
     result = answer.json().get("result", {})
     structured = result.get("structuredContent") or {}
     if not result.get("isError"):
+        said = " ".join(str(w) for w in structured.get("warnings") or ())
+        if "confirmed later" in said:
+            tally.read_back["confirmed later"] += 1
+        elif "confirmed by reading it back" in said:
+            tally.read_back["confirmed"] += 1
+        tally.read_back["sent once more"] += "sent once more" in said
         return str(structured.get("action")), structured.get("id")
     text = str(structured.get("error", ""))
     tally.texts[" ".join(text.split()[:7])] += 1
@@ -205,6 +212,8 @@ def run_chaos(calls: int = 600, clients: int = 16, database: str | None = None) 
             "seconds": round(seconds, 1),
             "resends": tally.resends,
             "final_answers": dict(Counter(tally.final.values())),
+            "unknown_share": round(100 * Counter(tally.final.values())["unknown"] / calls, 2),
+            "read_back": dict(tally.read_back),
             "events": tally.events,
             "errors_met": dict(tally.texts.most_common(8)),
             "deals": len(deals),
@@ -239,6 +248,7 @@ def burst_markdown(b: dict[str, Any]) -> list[str]:
 def markdown(f: dict[str, Any]) -> str:
     answers = ", ".join(f"{v:,} {k}" for k, v in sorted(f["final_answers"].items(), key=lambda kv: -kv[1]))
     rows = ", ".join(f"{v:,} {k}" for k, v in sorted(f["journal_rows"].items()))
+    rb = f.get("read_back", {})
     return "\n".join(
         [
             "# Chaos: two replicas, one PostgreSQL journal, faults, a SIGKILL and a database restart",
@@ -251,6 +261,9 @@ def markdown(f: dict[str, Any]) -> str:
             f"| run time | {f['seconds']} s |",
             f"| re-sends (time-outs, dropped connections, 'try again' answers) | {f['resends']:,} |",
             f"| final answers | {answers} |",
+            f"| answers left unknown (target ≤ 1 %) | {f['unknown_share']} % |",
+            "| answers settled by reading the CRM: confirmed / confirmed later (a repeat) / sent once more"
+            f" | {rb.get('confirmed', 0)} / {rb.get('confirmed later', 0)} / {rb.get('sent once more', 0)} |",
             f"| deals in the sandbox | {f['deals']:,} |",
             f"| duplicate deals | {f['duplicate_deals']} |",
             f"| calls answered created whose deal is missing | {f['created_but_missing']} |",

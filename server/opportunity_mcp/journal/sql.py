@@ -92,8 +92,10 @@ def _settled(db: Sql, row: Row, stale_before: float) -> Row:
     SIGKILL). Settled when met, so the common path pays no extra statement."""
     if row.outcome != "pending" or (row.at >= stale_before and not owner_dead(row.owner)):
         return row
-    db.run("UPDATE writes SET outcome = 'unknown' WHERE id = ? AND outcome = 'pending'", (row.id,))
-    return dataclasses.replace(row, outcome="unknown")
+    # Its latency becomes "ended by now": a write is read back as absent only a settle time after it.
+    took = round((time.time() - row.at) * 1000)
+    db.run("UPDATE writes SET outcome = 'unknown', latency_ms = ? WHERE id = ? AND outcome = 'pending'", (took, row.id))
+    return dataclasses.replace(row, outcome="unknown", latency_ms=took)
 
 
 def _insert(db: Sql, req: ClaimRequest) -> int | None:

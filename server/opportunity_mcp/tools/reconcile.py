@@ -22,7 +22,7 @@ from opportunity_mcp.crm.result import WriteResult
 from opportunity_mcp.journal import Finish, Row
 from opportunity_mcp.tools.access import State
 from opportunity_mcp.tools.answers import envelope
-from opportunity_mcp.tools.lost_answer import seen_by
+from opportunity_mcp.tools.lost_answer import MARGIN, seen_by
 from opportunity_mcp.tools.read_back import Check, rebuilt
 
 log = logging.getLogger(__name__)
@@ -46,13 +46,19 @@ def _ended(state: State, row: Row) -> float:
     return row.at + took
 
 
-async def reconcile(state: State, row: Row, policy: CallPolicy) -> Became:
+async def reconcile(state: State, row: Row, policy: CallPolicy, *, wait: bool = False) -> Became:
     """Read one unknown write back and record what it became ('unreadable': nothing to read it by,
-    a row from before writes kept their intent, or of an account no longer configured)."""
+    a row from before writes kept their intent, or of an account no longer configured). With `wait`,
+    a write not found before its settle time is over is looked for again once it is, if the budget
+    allows (a live call that met it)."""
     check = _check(state, row)
     if check is None:
         return "unreadable"
     seen = await seen_by(check, policy, row.at)
+    early = _ended(state, row) + state.settle - time.time()
+    if seen is False and check.creates and wait and 0 < early <= policy.remaining() - MARGIN:
+        await anyio.sleep(early)
+        seen = await seen_by(check, policy, row.at)
     if isinstance(seen, WriteResult):
         env = envelope(seen, {}, (LATER,))
         done = Finish("done", 200, env.id, env.code, None, policy.requests, env.wire())

@@ -223,7 +223,7 @@ async def _reconciled(state: State, row: Row) -> Row | None:
     """An unknown row read back before a repeat is answered from it: the row as it now is (done, or
     still unknown), or None when the write is surely not in the CRM (the repeat may then send it)."""
     try:
-        became = await reconcile(state, row, CallPolicy(budget=state.call_budget / 2))
+        became = await reconcile(state, row, CallPolicy(budget=state.call_budget / 2), wait=True)
         if became == "absent":
             return None
         return (await state.journal.row(row.id) or row) if became == "done" else row
@@ -252,7 +252,9 @@ def _repeat(state: State, claim: Claim, args_fp: str | None) -> CallToolResult:
             )
             if earlier.args_fp != args_fp:
                 note += "; this call's other values were NOT applied (use an update)"
-        env = env.model_copy(update={"action": "already_done", "warnings": [note]})
+        # How that call's outcome was learned stays said (a write confirmed by reading it back).
+        kept = [w for w in env.warnings or () if "reading it back" in w]
+        env = env.model_copy(update={"action": "already_done", "warnings": [note, *kept]})
         return answer(state, env)
     if claim.reason == "key":
         raise ToolError(
