@@ -17,7 +17,9 @@ def test_a_fleet_that_fails_on_purpose_loses_nothing_and_doubles_nothing(postgre
         pytest.skip("OPPORTUNITY_MCP_TEST_POSTGRES names a server these tests do not run, so cannot restart")
     result = run_chaos(calls=200, clients=12, database=postgres)
     assert len(result["events"]) == 4, result["events"]  # the SIGKILL, the restart, PostgreSQL down and up
-    assert result["resends"] > 0 and result["final_answers"].get("unknown", 0) > 0  # the faults did bite
+    assert result["resends"] > 0 and sum(result["read_back"].values()) > 0  # the faults did bite
+    # A lost answer is read back: unknown only when the CRM stayed unreadable (issue 19: at most 1 %).
+    assert result["final_answers"].get("unknown", 0) <= 2, result["errors_met"]
     assert result["duplicate_deals"] == 0
     assert result["created_but_missing"] == 0
     assert result["deals_no_call_knows"] == 0

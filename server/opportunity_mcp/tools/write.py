@@ -253,7 +253,7 @@ def _repeat(state: State, claim: Claim, args_fp: str | None) -> CallToolResult:
             if earlier.args_fp != args_fp:
                 note += "; this call's other values were NOT applied (use an update)"
         # How that call's outcome was learned stays said (a write confirmed by reading it back).
-        kept = [w for w in env.warnings or () if "reading it back" in w]
+        kept = [w for w in env.warnings or () if "answer was lost" in w]
         env = env.model_copy(update={"action": "already_done", "warnings": [note, *kept]})
         return answer(state, env)
     if claim.reason == "key":
