@@ -1,21 +1,14 @@
-"""The journal over a SQL database, written once: every query and the claim algorithm. A backend
-(SQLite, PostgreSQL) supplies its schema, its connections and how a write is made atomic and where
-it waits; the queries are written with `?` and each backend's placeholder is put in once.
-
-A claim runs in one write transaction: rows of dead processes become unknown, a repeated key or an
-identical recent create is answered from its earlier row, else a pending row is inserted. The
-database's unique indexes (a key per tool and account; one pending guarded create per fingerprint)
-make two racing claims end with one winner: the loser's insert does nothing and it reads the winner.
+"""The journal over a SQL database, written once: every query (the claim's are in `claims`). A
+backend (SQLite, PostgreSQL) supplies its schema, its connections and how a write is made atomic and
+where it waits; the queries are written with `?` and each backend's placeholder is put in once.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from typing import TypeVar
 
 from opportunity_mcp.journal.base import (
@@ -26,103 +19,13 @@ from opportunity_mcp.journal.base import (
     Row,
     SharedWindow,
     envelope_text,
-    owner,
-    owner_dead,
     to_row,
 )
+from opportunity_mcp.journal.claims import ClaimRequest, claim_in, first_claim, settled
 from opportunity_mcp.journal.shapes import ShapeStore
 from opportunity_mcp.journal.tables import HEARTBEAT, SELECT, Sql
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimRequest:
-    tool: str
-    account: str
-    fp: str
-    args_fp: str
-    key: str | None
-    guard: bool
-    window: float
-    stale: float
-    now: float
-    intent: str | None = None
-
-
-def claim_in(db: Sql, req: ClaimRequest) -> Claim:
-    """The claim algorithm, inside the backend's write transaction."""
-    if req.key is None and not req.guard:
-        # Nothing to check against: a plain insert.
-        return Claim(_insert(db, req))
-    if req.key is not None:
-        earlier = _by_key(db, req)
-        if earlier is not None:
-            earlier = _settled(db, earlier, req.now - req.stale)
-            if earlier.outcome != "failed":
-                return Claim(None, earlier, "key")
-            db.run("DELETE FROM writes WHERE id = ?", (earlier.id,))  # a surely failed write may be retried
-    if req.guard:
-        earlier = _recent_same(db, req)
-        if earlier is not None:
-            earlier = _settled(db, earlier, req.now - req.stale)
-            return Claim(None, earlier, "inflight" if earlier.outcome == "pending" else "duplicate")
-    row_id = _insert(db, req)
-    if row_id is None:
-        # A row the look-ups did not see holds the key or the pending create: another process's
-        # claim of a moment ago, or a pending create older than the window whose process died.
-        # Settle the dead ones, then try once more.
-        holders = db.all(
-            f"{SELECT} WHERE outcome = 'pending' AND (fingerprint = ? OR (tool = ? AND account = ? AND idem_key = ?))",
-            (req.fp, req.tool, req.account, req.key),
-        )
-        for holder in holders:
-            _settled(db, to_row(holder), req.now - req.stale)
-        row_id = _insert(db, req)
-    if row_id is not None:
-        return Claim(row_id)
-    # Another process claimed the same key, or the same create, a moment ago.
-    earlier = _by_key(db, req) if req.key is not None else None
-    return Claim(None, earlier or _recent_same(db, req), "key" if req.key is not None else "inflight")
-
-
-def _settled(db: Sql, row: Row, stale_before: float) -> Row:
-    """The row, marked unknown if it is still pending while its process is gone: long after any call
-    could have ended, or at once when that process ran on this host and no longer does (a crash, a
-    SIGKILL). Settled when met, so the common path pays no extra statement."""
-    if row.outcome != "pending" or (row.at >= stale_before and not owner_dead(row.owner)):
-        return row
-    # Its latency becomes "ended by now": a write is read back as absent only a settle time after it.
-    took = round((time.time() - row.at) * 1000)
-    db.run("UPDATE writes SET outcome = 'unknown', latency_ms = ? WHERE id = ? AND outcome = 'pending'", (took, row.id))
-    return dataclasses.replace(row, outcome="unknown", latency_ms=took)
-
-
-def _insert(db: Sql, req: ClaimRequest) -> int | None:
-    # fetched whole: SQLite finishes (and, outside a transaction, commits) a statement once it is read out
-    found = db.all(
-        "INSERT INTO writes (at, tool, account, fingerprint, args_fp, idem_key, guard, outcome, owner, intent)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING RETURNING id",
-        (req.now, req.tool, req.account, req.fp, req.args_fp, req.key, req.guard, owner(), req.intent),
-    )
-    return int(found[0][0]) if found else None
-
-
-def _by_key(db: Sql, req: ClaimRequest) -> Row | None:
-    found = db.one(
-        f"{SELECT} WHERE tool = ? AND account = ? AND idem_key = ?",
-        (req.tool, req.account, req.key),
-    )
-    return to_row(found) if found else None
-
-
-def _recent_same(db: Sql, req: ClaimRequest) -> Row | None:
-    found = db.one(
-        f"{SELECT} WHERE fingerprint = ? AND guard = TRUE AND at >= ?"
-        " AND outcome IN ('pending', 'done', 'unknown') ORDER BY id DESC LIMIT 1",
-        (req.fp, req.now - req.window),
-    )
-    return to_row(found) if found else None
 
 
 class Journal(ShapeStore, ABC):
@@ -169,6 +72,10 @@ class Journal(ShapeStore, ABC):
         req = ClaimRequest(tool, account, fp, args_fp, key, guard, window, stale, time.time(), intent)
         checks = key is not None or guard
         try:
+            if checks:  # the common case first, in one statement; anything in its way, in a transaction
+                row_id = await self._write(lambda db: first_claim(db, req), atomic=False)
+                if row_id is not None:
+                    return Claim(row_id)
             return await self._write(lambda db: claim_in(db, req), atomic=checks, lock=fp if guard else None)
         except Exception as exc:  # any failure of the store: the write must not be sent
             raise JournalUnavailable(f"the write journal cannot be written ({_reason(exc)})") from exc
@@ -228,7 +135,7 @@ class Journal(ShapeStore, ABC):
 
         def sweep(db: Sql) -> int:
             rows = [to_row(r) for r in db.all(f"{SELECT} WHERE outcome = 'pending'")]
-            return sum(_settled(db, row, stale_before).outcome == "unknown" for row in rows)
+            return sum(settled(db, row, stale_before).outcome == "unknown" for row in rows)
 
         return await self._write(sweep, atomic=True)
 
