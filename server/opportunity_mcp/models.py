@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationInfo
 
+from opportunity_mcp.custom_values import CustomField
 from opportunity_mcp.dates import iso_date
 from opportunity_mcp.numbers import AmountError, NumberFormat, amount
 from opportunity_mcp.phones import PhoneError, e164
@@ -84,13 +85,13 @@ Id = Annotated[str, AfterValidator(_check_id)]
 Money = Annotated[float, BeforeValidator(_money), Field(json_schema_extra={"minimum": 0})]
 Name = Annotated[str, _text(200)]
 IdemKey = Annotated[str, _text(200)]
-_KEY_HELP = "The triggering message's id"
+_KEY_HELP = "Triggering message id"
 # The human alternative to the id argument before it: give one of the pair.
 PHONE_HELP = "Or contact phone (+code)"
 EMAIL_HELP = "Or contact email"
 _SELLER_HELP = "Or seller email"
 _STAGE_HELP = "Or stage name"
-_DUP_HELP = "Create even if a duplicate"
+_DUP_HELP = "Even if a duplicate"
 IsoDate = Annotated[str, Field(json_schema_extra={"format": "date"}), AfterValidator(iso_date)]
 
 
@@ -135,7 +136,7 @@ class ToolArgs(BaseModel):
 class CreateOpportunityArgs(ToolArgs):
     name: Annotated[Name, Field(description="Deal name")]
     description: Annotated[str, _text(5000, allow="\n\t"), Field(description="What is sold")]
-    amount: Annotated[Money, Field(description="Deal value, no currency sign")]
+    amount: Annotated[Money, Field(description="Value, no currency sign")]
     contactId: Annotated[Id | None, Field(description="Contact id")] = None
     contactPhone: Annotated[Phone | None, Field(description=PHONE_HELP)] = None
     contactEmail: Annotated[Email | None, Field(description=EMAIL_HELP)] = None
@@ -144,7 +145,7 @@ class CreateOpportunityArgs(ToolArgs):
     stageId: Annotated[Id | None, Field(description="Stage id")] = None
     stageName: Annotated[Name | None, Field(description=_STAGE_HELP)] = None
     expirationDate: Annotated[IsoDate | None, Field(description="Close date")] = None
-    workspaceId: Annotated[Id | None, Field(description="Default: as configured")] = None
+    workspaceId: Annotated[Id | None, Field(description="Default: configured")] = None
     idempotencyKey: Annotated[IdemKey | None, Field(description=_KEY_HELP)] = None
     allowDuplicate: Annotated[StrictBool, Field(description=_DUP_HELP)] = False
 
@@ -154,7 +155,7 @@ UpdatableField = Literal[
 ]
 
 
-_DEAL_NAME_HELP = "Its name, with a contact"
+_DEAL_NAME_HELP = "Name, with a contact"
 
 
 class UpdateOpportunityFieldArgs(ToolArgs):
@@ -170,7 +171,7 @@ class UpdateOpportunityFieldArgs(ToolArgs):
         Field(description="amount: number; dates: YYYY-MM-DD; ids: or name/email/+phone"),
     ]
     customFieldName: Annotated[str | None, _text(100), Field(description="When field is customFields")] = None
-    workspaceId: Annotated[Id | None, Field(description="Default: as configured")] = None
+    workspaceId: Annotated[Id | None, Field(description="Default: configured")] = None
 
     def checked_value(self, reading: Reading | None = None) -> str | float:
         """The value validated and normalised for `field` (raises ValueError naming what is allowed)."""
@@ -256,7 +257,7 @@ def _refuse_all(value: Any) -> Any:
 
 
 class UpsertOpportunityArgs(ToolArgs):
-    id: Annotated[Id | None, Field(description="Opportunity id; omit to create")] = None
+    id: Annotated[Id | None, Field(description="Deal id; omit to create")] = None
     name: Annotated[Name | None, Field(description="Deal name")] = None
     status: Annotated[OpportunityStatus | None, BeforeValidator(_refuse_all), Field(description="Deal status")] = None
     pipelineStageId: Annotated[Id | None, Field(description="Stage id")] = None
@@ -277,10 +278,11 @@ class UpsertOpportunityArgs(ToolArgs):
     ] = None
     followersActionType: Annotated[Literal["add", "remove"], Field(description="Followers action")] = "add"
     isRemoveAllFollowers: Annotated[StrictBool, Field(description="Clear followers first")] = False
-    pipelineId: Annotated[Id | None, Field(description="Default: as configured")] = None
+    pipelineId: Annotated[Id | None, Field(description="Default: configured")] = None
     pipelineName: Annotated[Name | None, Field(description="Or pipeline name")] = None
-    locationId: Annotated[Id | None, Field(description="Default: as configured")] = None
+    locationId: Annotated[Id | None, Field(description="Default: configured")] = None
     opportunityName: Annotated[Name | None, Field(description=_DEAL_NAME_HELP)] = None
+    customFields: CustomField = None
     idempotencyKey: Annotated[IdemKey | None, Field(description=_KEY_HELP)] = None
     allowDuplicate: Annotated[StrictBool, Field(description=_DUP_HELP)] = False
 

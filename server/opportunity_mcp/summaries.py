@@ -73,6 +73,7 @@ def _parts(env: Envelope, words: dict[str, str]) -> list[str]:
     found = [
         f"for {money(env.amount)}" if env.amount is not None else None,
         f"status {clean(env.status)}" if env.status else None,
+        f"custom fields {words['custom fields']}" if "custom fields" in words else None,  # quoted already
         f"pipeline {p}" if (p := said("pipeline", None)) else None,
         f"stage {s}" if (s := said("stage", env.stage, short=True)) else None,
         f"lost reason {r}" if (r := said("lost reason", None)) else None,

@@ -23,6 +23,7 @@ class Deal:
     pipeline: str | None = None
     changed: str | None = None  # ISO time of its last change
     code: str | None = None
+    custom: tuple[tuple[str, Any], ...] = ()  # custom field values by field id, as the CRM shows them
 
     @property
     def open(self) -> bool:

@@ -5,7 +5,10 @@ are snake_case: `location_id`, `contact_id`, `pipeline_id`):
     search   GET /opportunities/search?location_id&contact_id&pipeline_id&status&limit&page
              {opportunities: [...], meta: {total, nextPage}}           opportunities.readonly
     create   POST /opportunities/  pipelineId, locationId, name, status, contactId required;
-             pipelineStageId, monetaryValue, assignedTo optional → 201 {opportunity}
+             pipelineStageId, monetaryValue, assignedTo, customFields optional → 201 {opportunity}
+                                                                        opportunities.write
+    update   PUT /opportunities/{id}  pipelineId, name, pipelineStageId, status, monetaryValue,
+             assignedTo, customFields (no lostReasonId, contactId or followers) → {opportunity}
                                                                         opportunities.write
 
 The create is the one documented way to link a new deal to its contact on a location whose upsert
@@ -22,11 +25,13 @@ from opportunity_mcp.crm.deals import Deal, DealPage, field
 from opportunity_mcp.crm.errors import CrmBadResponse, CrmNotFound
 from opportunity_mcp.crm.http import segment
 from opportunity_mcp.crm.leadconnector import LeadConnectorClient, Upsert, opportunity_of
+from opportunity_mcp.crm.leadconnector_fields import values_of
 from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.crm.result import WriteResult, number
 from opportunity_mcp.untrusted import NAME_LIMIT
 
 SEARCH_LIMIT = 100  # the most one page may hold
+Item = dict[str, Any]  # a custom field value as written: {id, field_value}
 
 
 def read_deal(raw: Mapping[str, Any]) -> Deal | None:
@@ -43,6 +48,7 @@ def read_deal(raw: Mapping[str, Any]) -> Deal | None:
         contact=field(raw, "contactId") or (field(contact, "id") if isinstance(contact, Mapping) else None),
         pipeline=field(raw, "pipelineId"),
         changed=field(raw, "updatedAt", "lastStatusChangeAt", "lastStageChangeAt", "createdAt"),
+        custom=values_of(raw),
     )
 
 
@@ -81,7 +87,9 @@ async def get_deal(client: LeadConnectorClient, deal_id: str, policy: CallPolicy
     return read_deal(found)
 
 
-async def create_deal(client: LeadConnectorClient, args: Upsert, pipeline: str, policy: CallPolicy) -> WriteResult:
+async def create_deal(
+    client: LeadConnectorClient, args: Upsert, pipeline: str, policy: CallPolicy, custom: tuple[Item, ...] = ()
+) -> WriteResult:
     """POST /opportunities/: a new deal linked to `args.contact_id` (never sent twice: it may create)."""
     body: dict[str, Any] = {
         "pipelineId": pipeline,
@@ -92,8 +100,33 @@ async def create_deal(client: LeadConnectorClient, args: Upsert, pipeline: str, 
     }
     optional = (("pipelineStageId", args.stage_id), ("monetaryValue", args.value), ("assignedTo", args.assigned_to))
     body.update((key, value) for key, value in optional if value is not None)
+    if custom:
+        body["customFields"] = list(custom)
     data = await client.send(policy, "POST", "/opportunities/", body=body, idempotent=False)
+    return _written(client, data, None, created=True)
+
+
+async def update_deal(
+    client: LeadConnectorClient, args: Upsert, pipeline: str | None, policy: CallPolicy, custom: tuple[Item, ...]
+) -> WriteResult:
+    """PUT /opportunities/{id}: the fields given and the custom field items (an update: safe to retry)."""
+    assert args.id is not None
+    body: dict[str, Any] = {"customFields": list(custom)}
+    optional = (
+        ("pipelineId", pipeline),
+        ("name", args.name),
+        ("pipelineStageId", args.stage_id),
+        ("status", args.status),
+        ("monetaryValue", args.value),
+        ("assignedTo", args.assigned_to),
+    )
+    body.update((key, value) for key, value in optional if value is not None)
+    data = await client.send(policy, "PUT", f"/opportunities/{segment(args.id)}", body=body, idempotent=True)
+    return _written(client, data, args.id, created=False)
+
+
+def _written(client: LeadConnectorClient, data: Any, deal_id: str | None, *, created: bool) -> WriteResult:
     if not isinstance(data, dict) or not isinstance(data.get("opportunity"), dict):
-        raise CrmBadResponse(f"{client.name} answered the create without the opportunity it made")
-    opportunity = opportunity_of(data["opportunity"], None)
-    return WriteResult(opportunity, created=True, account=client.account.target)
+        raise CrmBadResponse(f"{client.name} answered the write without the opportunity it wrote")
+    opportunity = opportunity_of(data["opportunity"], deal_id)
+    return WriteResult(opportunity, created=created, account=client.account.target)

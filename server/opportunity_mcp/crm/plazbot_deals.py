@@ -17,13 +17,15 @@ from typing import Any
 
 from opportunity_mcp.crm.deals import Deal, DealPage, field
 from opportunity_mcp.crm.errors import CrmBadResponse
+from opportunity_mcp.crm.lookups import items
 from opportunity_mcp.crm.plazbot import PlazbotClient
 from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.crm.result import number
-from opportunity_mcp.untrusted import NAME_LIMIT
+from opportunity_mcp.untrusted import NAME_LIMIT, clean
 
 # A page is read only while this share of the call's budget is left: the write must keep its time.
 KEEP_FOR_THE_WRITE = 0.4
+MAX_CUSTOM = 50  # custom values kept per deal
 
 
 def read_deal(raw: Mapping[str, Any]) -> Deal | None:
@@ -41,6 +43,11 @@ def read_deal(raw: Mapping[str, Any]) -> Deal | None:
         contact=field(raw, "contactId"),
         changed=field(raw, "updatedDate", "winLossDate", "creationDate"),
         code=field(raw, "opportCode", limit=NAME_LIMIT),
+        custom=tuple(
+            (clean(name, NAME_LIMIT), item.get("value"))
+            for item in items(raw.get("customFields"))[:MAX_CUSTOM]
+            if isinstance(item, Mapping) and isinstance(name := item.get("name"), str) and name.strip()
+        ),
     )
 
 

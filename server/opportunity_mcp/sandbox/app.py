@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from opportunity_mcp.sandbox import deals, leadconnector, lookups, plazbot
+from opportunity_mcp.sandbox import custom_fields, deals, leadconnector, lookups, plazbot
 from opportunity_mcp.sandbox.state import Fault, Options, Recorded, SandboxState
 
 log = logging.getLogger("opportunity_mcp.sandbox")
@@ -56,19 +56,35 @@ BY_ID: tuple[
     ("/locations/", "lc.location", lambda s, h, q, loc: lookups.lc_location(s, h, loc)),
     ("/opportunities/", "lc.get", leadconnector.get),
 )
-ROUTE_NAMES = frozenset({name for name, _ in ROUTES.values()} | {name for _, name, _ in BY_ID})
+ROUTE_NAMES = frozenset(
+    {name for name, _ in ROUTES.values()} | {name for _, name, _ in BY_ID} | {"lc.custom_fields", "lc.update"}
+)
 
 
 def _resolve(method: str, path: str) -> tuple[str, Handler] | None:
     found = ROUTES.get((method, path.rstrip("/") or "/"))
     if found:
         return found
+    parts = path.strip("/").split("/")
+    if method == "GET" and len(parts) == 3 and parts[0] == "locations" and parts[2] == "customFields":
+        return "lc.custom_fields", _by_id(custom_fields.definitions, parts[1])
+    if method == "PUT" and len(parts) == 2 and parts[0] == "opportunities" and parts[1]:
+        return "lc.update", _with_body(custom_fields.update, parts[1])
     if method == "GET":
         for prefix, name, getter in BY_ID:
             rest = path[len(prefix) :]
             if path.startswith(prefix) and rest and "/" not in rest:
                 return name, _by_id(getter, rest)
     return None
+
+
+def _with_body(
+    writer: Callable[[SandboxState, Mapping[str, str], Mapping[str, str], str, Any], tuple[int, Any]], opp_id: str
+) -> Handler:
+    def handler(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, str], body: Any) -> Any:
+        return writer(state, headers, query, opp_id, body)
+
+    return handler
 
 
 def _by_id(

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from opportunity_mcp.sandbox import custom_fields as fields
 from opportunity_mcp.sandbox import leadconnector as lc
 from opportunity_mcp.sandbox.plazbot import auth as pz_auth
 from opportunity_mcp.sandbox.plazbot import envelope
@@ -23,7 +24,7 @@ from opportunity_mcp.sandbox.state import LC_LOCATION, PLAZBOT_WORKSPACE, Sandbo
 Reply = tuple[int, Any]
 PLAZBOT_PAGE = 20
 LC_CREATE_REQUIRED = frozenset({"pipelineId", "locationId", "name", "status", "contactId"})
-LC_CREATE_ALLOWED = LC_CREATE_REQUIRED | {"pipelineStageId", "monetaryValue", "assignedTo"}
+LC_CREATE_ALLOWED = LC_CREATE_REQUIRED | {"pipelineStageId", "monetaryValue", "assignedTo", "customFields"}
 
 
 def plazbot_list(state: SandboxState, headers: Mapping[str, str], query: Mapping[str, str], body: Any) -> Reply:
@@ -129,8 +130,9 @@ def lc_create(state: SandboxState, headers: Mapping[str, str], query: Mapping[st
     problems = [f"property {k} should not exist" for k in body if k not in LC_CREATE_ALLOWED]
     problems += [f"{k} should not be empty" for k in sorted(LC_CREATE_REQUIRED - body.keys())]
     problems += [p for p in lc.type_problems(body) if not p.startswith("followers")]
-    if problems:
-        return lc.error(422, problems, "Unprocessable Entity")
+    wrong, values = fields.written(state, body.get("customFields", []))
+    if problems or wrong:
+        return lc.error(422, problems + wrong, "Unprocessable Entity")
     stages = [s for s, _ in state.seed.lc_pipelines.get(body["pipelineId"], ())]
     refused = lc.check_refs(state, body, stages)
     if refused:
@@ -145,6 +147,7 @@ def lc_create(state: SandboxState, headers: Mapping[str, str], query: Mapping[st
         status=body["status"],
         location=body["locationId"],
         assigned_to=body.get("assignedTo"),
+        custom=values,
     )
     return 201, {"opportunity": opp}
 
@@ -160,6 +163,7 @@ def add_lc_deal(
     status: str = "open",
     location: str = LC_LOCATION,
     assigned_to: str | None = None,
+    custom: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A LeadConnector deal as its create makes it (also: one made in its own interface)."""
     stamp = now_iso()
@@ -180,7 +184,7 @@ def add_lc_deal(
         "locationId": location,
         "lostReasonId": None,
         "followers": [],
-        "customFields": [],
+        "customFields": list(custom or ()),
     }
     with state.lock:
         state.leadconnector[opp["id"]] = opp

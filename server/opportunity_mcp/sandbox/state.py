@@ -171,6 +171,12 @@ def new_id() -> str:
     return uuid.uuid4().hex[:24]
 
 
+def _default_fields() -> list[dict[str, Any]]:
+    from opportunity_mcp.sandbox.custom_fields import default_fields  # it builds on this module
+
+    return default_fields()
+
+
 class SandboxState:
     def __init__(
         self,
@@ -195,6 +201,7 @@ class SandboxState:
         self.plazbot_password = PLAZBOT_PASSWORD
         self.plazbot_tokens: dict[str, float] = {}  # token → when it expires (time.monotonic)
         self.lc_missing_scopes: set[str] = set()  # scopes the LeadConnector token lacks (403)
+        self.lc_fields = _default_fields()  # opportunity custom field definitions
         self.lc_burst = BurstLimit(lc_burst)  # 100 per 10 s, as LeadConnector documents
 
     def reset(self) -> None:
@@ -208,6 +215,7 @@ class SandboxState:
             self._codes.clear()
             self.plazbot_tokens.clear()
             self.lc_missing_scopes.clear()
+            self.lc_fields = _default_fields()
             self.lc_burst.reset()
             self.options = Options()
 

@@ -24,9 +24,14 @@ from opportunity_mcp.untrusted import quoted
 
 
 async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
-    """Create a Plazbot/Wabotify opportunity (deal). Phones, emails and names are looked up; never
+    """Create a Plazbot/Wabotify deal. Phones, emails and names are looked up; never
     invent an id."""
     state = state_of(ctx)
+    if "customFields" in arguments:  # the usual next step for a bot that fills a LeadConnector deal's
+        raise ToolError(
+            "Invalid arguments: customFields: Plazbot's create takes no custom fields; create the deal, then set "
+            "each with update_opportunity_field (field customFields, customFieldName, value). Nothing was written."
+        )
     args = parse(CreateOpportunityArgs, arguments, reading_for(state, PlazbotClient, arguments.get("workspaceId")))
     key = idempotency_key(ctx, args.idempotencyKey)  # any channel; refused before anything is sent
     given = vars(args)

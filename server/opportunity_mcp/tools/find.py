@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from opportunity_mcp.crm import leadconnector_lookups as lc_find
 from opportunity_mcp.crm.base import CrmClient
@@ -21,6 +21,7 @@ from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.models import EMAIL_HELP, PHONE_HELP, Email, Id, Name, Phone, Reading, ToolArgs
 from opportunity_mcp.summaries import bounded, money
 from opportunity_mcp.tools.access import State, parse, reading_for, state_of
+from opportunity_mcp.tools.custom_fields import by_name, field_names, said
 from opportunity_mcp.tools.deals import Wanted, find_deals, stage_names
 from opportunity_mcp.tools.plazbot_names import plazbot_contact, plazbot_stage
 from opportunity_mcp.tools.resolve import Lookups, exclusive
@@ -40,6 +41,7 @@ class FindOpportunitiesArgs(ToolArgs):
     pipelineName: Annotated[Name | None, Field(description="Pipeline name")] = None
     status: Annotated[DealStatus | None, Field(description="Default all")] = None
     accountId: Annotated[Id | None, Field(description="Workspace/location id")] = None
+    customFields: Annotated[StrictBool, Field(description="Show custom fields")] = False
 
 
 SHOWN = 10
@@ -120,7 +122,7 @@ async def _lc_names(look: Lookups, client: LeadConnectorClient, args: FindOpport
     return pipeline, stage
 
 
-def _line(deal: Deal, stages: dict[str, str]) -> str:
+def _line(deal: Deal, stages: dict[str, str], custom: dict[str, Any] | None) -> str:
     stage = quoted(stages[deal.stage]) if deal.stage in stages else (deal.stage or "none")
     parts = [
         f"stage {stage}",
@@ -128,12 +130,13 @@ def _line(deal: Deal, stages: dict[str, str]) -> str:
         deal.status,
         f"id {deal.id}",
         f"changed {deal.changed[:10]}" if deal.changed else None,
+        *(f"{quoted(name, 40)} {said(value)}" for name, value in (custom or {}).items()),
     ]
     return f"{quoted(deal.name or 'unnamed')} ({', '.join(p for p in parts if p)})"
 
 
 async def find_opportunities(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
-    """Find deals by contact, name, stage, pipeline or status (read-only)."""
+    """Find deals by contact, name, stage, pipeline or status."""
     state = state_of(ctx)
     args = parse(FindOpportunitiesArgs, arguments, _reading(state, arguments.get("accountId")))
     exclusive(vars(args), "contactId", "contactPhone", "contactEmail")
@@ -144,11 +147,13 @@ async def find_opportunities(arguments: dict[str, Any], ctx: Context[Any, Any]) 
     deals = sorted((d for d in page.deals if stage is None or d.stage == stage), key=lambda d: d.changed or "")
     deals.reverse()  # newest first
     stages = await stage_names(look, client) if deals else {}
+    names = await field_names(look, client) if deals and args.customFields else None
+    custom = {d.id: by_name(d, names) for d in deals[:SHOWN]} if names is not None else {}
     whose = f" of {quoted(look.resolved['contact'])}" if "contact" in look.resolved else ""
     head = f"Found {len(deals)} deal{'s' if len(deals) != 1 else ''}{whose} in {look.where}"
     if not page.complete:
         head += " (not every deal could be read in time: the list is long; narrow the search)"
-    lines = [_line(d, stages) for d in deals[:SHOWN]]
+    lines = [_line(d, stages, custom.get(d.id)) for d in deals[:SHOWN]]
     more = f"; and {len(deals) - SHOWN} more" if len(deals) > SHOWN else ""
     text = head + (", newest first: " + "; ".join(lines) + more + "." if lines else ".")
     structured = {
@@ -166,6 +171,7 @@ async def find_opportunities(arguments: dict[str, Any], ctx: Context[Any, Any]) 
                 "contact": d.contact,
                 "pipeline": d.pipeline,
                 "changed": d.changed,
+                **({"customFields": custom[d.id]} if d.id in custom else {}),
             }
             for d in deals[:SHOWN]
         ],

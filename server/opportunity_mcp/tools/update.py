@@ -54,8 +54,8 @@ def _create_instead(who: str) -> str:
 
 
 async def update_opportunity_field(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
-    """Change one field of a Plazbot/Wabotify opportunity, named by its id or found by its contact's
-    phone/email (their one open deal). Custom field: customFields + customFieldName."""
+    """Change one field of a Plazbot/Wabotify deal, by its id or its contact's phone/email (their one
+    open deal). Custom field: customFields + customFieldName."""
     state = state_of(ctx)
     reading = reading_for(state, PlazbotClient, arguments.get("workspaceId"))
     args = parse(UpdateOpportunityFieldArgs, arguments, reading)

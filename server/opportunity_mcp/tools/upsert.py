@@ -5,7 +5,8 @@ lost reason's names."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp.server.mcpserver import Context
@@ -15,13 +16,14 @@ from mcp_types import CallToolResult
 from opportunity_mcp.crm import leadconnector_lookups as find
 from opportunity_mcp.crm.errors import CrmInvalid
 from opportunity_mcp.crm.leadconnector import LeadConnectorClient, Upsert
-from opportunity_mcp.crm.leadconnector_deals import create_deal
+from opportunity_mcp.crm.leadconnector_deals import create_deal, update_deal
 from opportunity_mcp.crm.lookups import Named
 from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.crm.result import WriteResult
-from opportunity_mcp.models import HUMAN_ARGUMENTS, UpsertOpportunityArgs, with_ids
+from opportunity_mcp.models import HUMAN_ARGUMENTS, Reading, UpsertOpportunityArgs, with_ids
 from opportunity_mcp.tools import read_back
 from opportunity_mcp.tools.access import idempotency_key, parse, pick, reading_for, state_of
+from opportunity_mcp.tools.custom_fields import custom_items
 from opportunity_mcp.tools.deals import Wanted, one_open_deal
 from opportunity_mcp.tools.resolve import Lookups, exclusive
 from opportunity_mcp.tools.spec import ToolSpec
@@ -143,8 +145,10 @@ async def _the_contacts_deal(
     sets += [(args.pipelineStageId, deal.stage), (args.monetaryValue, deal.amount)]
     unchanged = all(wanted is None or wanted == held for wanted, held in sets)
     unchanged = unchanged and args.assignedTo is None and args.lostReasonId is None and args.followers is None
-    # The contact-keyed form (older locations) finds the deal by contact itself and takes no id.
-    if await client.learned_shape() == "contact":
+    unchanged = unchanged and args.customFields is None
+    # The contact-keyed form (older locations) finds the deal by contact itself and takes no id; custom
+    # fields are written by id, never by the upsert.
+    if await client.learned_shape() == "contact" and args.customFields is None:
         return args, unchanged
     return args.model_copy(update={"id": deal.id, "contactId": None, "opportunityName": None}), unchanged
 
@@ -154,8 +158,8 @@ async def _send(
     upsert: Upsert,
     pipeline: str | None,
     policy: CallPolicy,
-    look: Lookups,
     *,
+    look: Lookups,
     create: bool,
     contact: str | None,
 ) -> WriteResult:
@@ -192,11 +196,41 @@ async def _create(
     return await create_deal(client, upsert, pipeline, policy)
 
 
+async def _with_custom_fields(
+    look: Lookups,
+    client: LeadConnectorClient,
+    args: UpsertOpportunityArgs,
+    upsert: Upsert,
+    pipeline: str | None,
+    reading: Reading,
+) -> Callable[[CallPolicy], Awaitable[WriteResult]]:
+    """The one write that carries custom fields (the upsert takes none): PUT /opportunities/{id} for a
+    deal named or found, POST /opportunities/ for a new one, which needs its contact."""
+    assert args.customFields is not None
+    if args.followers is not None or args.isRemoveAllFollowers or args.lostReasonId is not None:
+        raise ToolError(
+            "Invalid arguments: customFields: they are written by LeadConnector's create or update, which take "
+            "no followers, isRemoveAllFollowers or lost reason; make two calls, the custom fields and then those"
+        )
+    if upsert.id is None and (upsert.contact_id is None or pipeline is None):
+        raise ToolError(
+            "Invalid arguments: customFields: a new deal with custom fields is made by LeadConnector's create, "
+            "which needs its contact: add contactPhone, contactEmail or contactId, or create the deal first"
+        )
+    custom, names = await custom_items(look, client, args.customFields, reading)
+    look.note("custom fields", names)
+    if upsert.id is not None:
+        return lambda policy: update_deal(client, upsert, args.pipelineId, policy, custom)
+    assert pipeline is not None
+    return lambda policy: create_deal(client, upsert, pipeline, policy, custom)
+
+
 async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
-    """Create (no id) or update (id) a LeadConnector opportunity: HighLevel, Leadway. Phones, emails
+    """Create (no id) or update (id) a LeadConnector deal (HighLevel, Leadway). Phones, emails
     and names are looked up."""
     state = state_of(ctx)
-    args = parse(UpsertOpportunityArgs, arguments, reading_for(state, LeadConnectorClient, arguments.get("locationId")))
+    reading = reading_for(state, LeadConnectorClient, arguments.get("locationId"))
+    args = parse(UpsertOpportunityArgs, arguments, reading)
     key = idempotency_key(ctx, args.idempotencyKey)  # any channel; refused before anything is sent
     given = vars(args)
     for pair in (
@@ -247,6 +281,11 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
             # (A, then B, then A again is three changes): only a call that changes nothing may be one.
             guard = None
     upsert = _upsert(args)
+    if args.customFields is not None:
+        send = await _with_custom_fields(look, client, args, upsert, pipeline, reading)
+    else:
+        create = args.allowDuplicate
+        send = functools.partial(_send, client, upsert, pipeline, look=look, create=create, contact=contact)
     write = Write(
         tool="upsert_opportunity",
         account=client.account,
@@ -254,7 +293,7 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
         key=key,
         guard=guard,
         kind="upsert-id" if args.id else "upsert-new",
-        send=lambda policy: _send(client, upsert, pipeline, policy, look, create=args.allowDuplicate, contact=contact),
+        send=send,
         check=(
             read_back.leadconnector_update(client, upsert)
             if upsert.id
