@@ -58,6 +58,8 @@ def test_user_config_reaches_the_server_under_its_variable_names() -> None:
         "OPPORTUNITY_MCP_SANDBOX",
         "LEADCONNECTOR_NUMBER_FORMAT",
         "LEADCONNECTOR_DEFAULT_COUNTRY",
+        "PLAZBOT_CONFIRM",
+        "LEADCONNECTOR_CONFIRM",
     }
     for value in env.values():
         key = re.fullmatch(r"\$\{user_config\.(\w+)\}", value)

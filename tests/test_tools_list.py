@@ -97,5 +97,5 @@ async def test_schemas_are_flat_and_every_argument_is_described(config: ServerCo
             assert name[0].islower() and "_" not in name, name  # upstream camelCase names
             assert 0 < len(prop["description"]) <= 60, (tool["name"], name)
         assert tool["title"] and 0 < len(tool["description"]) <= 220
-        published = {"action", "id", "warnings"} if tool["name"] != "find_opportunities" else {"deals"}
+        published = {"id"} if tool["name"] != "find_opportunities" else {"deals"}
         assert set(tool["outputSchema"]["properties"]) >= published

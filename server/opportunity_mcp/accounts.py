@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
+from opportunity_mcp.confirm_policy import parse_policy
 from opportunity_mcp.crm.base import COMMON_OPTIONS, Account, Family
 from opportunity_mcp.crm.families import FAMILIES
 from opportunity_mcp.numbers import NUMBER_FORMATS
@@ -52,6 +53,12 @@ def _checked(family: Family, key: str, value: str, where: str) -> str:
         if not is_country(value.upper()):
             raise ConfigError(f"Invalid configuration: {where}: must be a two-letter ISO country code such as PE")
         return value.upper()
+    if key == "confirm":
+        try:
+            parse_policy(value)
+        except ValueError as exc:
+            raise ConfigError(f"Invalid configuration: {where}: {exc}") from None
+        return value
     if key == "open_deals" and value not in ("warn", "refuse"):
         raise ConfigError(f"Invalid configuration: {where}: must be 'warn' or 'refuse'")
     if key in ("number_format", "open_deals"):

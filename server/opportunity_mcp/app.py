@@ -4,6 +4,7 @@ process (or of the HTTP session manager). The HTTP application around it is `htt
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -14,6 +15,7 @@ from mcp.server import MCPServer
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import TokenVerifier
 from mcp.server.auth.settings import AuthSettings
+from mcp.server.request_state import RequestStateSecurity
 from pydantic import AnyHttpUrl
 
 from opportunity_mcp import __version__
@@ -63,7 +65,12 @@ def journal_lines(rows: list[Row]) -> str:
 
 @asynccontextmanager
 async def running_state(
-    config: ServerConfig, store: Journal, references: ReferenceCache | None = None, *, open_access: bool = True
+    config: ServerConfig,
+    store: Journal,
+    references: ReferenceCache | None = None,
+    *,
+    open_access: bool = True,
+    stateless: bool = False,
 ) -> AsyncIterator[State]:
     """What the tools work with for the life of a server (or of a `journal --reconcile`): one pooled
     HTTP client per CRM base URL, shared by the accounts that live there, and one rate limiter."""
@@ -87,6 +94,7 @@ async def running_state(
             duplicate_window=config.duplicate_window,
             settle=config.settle,
             open_access=open_access,
+            mid_call_requests=not stateless,
             references=references or ReferenceCache(config.lookup_ttl),
         )
 
@@ -109,12 +117,19 @@ async def reconcile_journal(config: ServerConfig, hours: float) -> str:
     return "\n".join([*lines, f"{sum(counts.values())} unknown write(s) of the last {hours:g} h read back: {summary}"])
 
 
+def state_key(config: ServerConfig) -> str:
+    """The request-state key: derived from the accounts' secrets, which every replica shares."""
+    secrets = sorted(f"{a.family}/{a.target}/{a.secret.get_secret_value()}" for a in config.accounts)
+    return hashlib.sha256("\0".join(["opportunity-mcp/request-state", *secrets]).encode()).hexdigest()
+
+
 def build_server(
     config: ServerConfig,
     journal: Journal | None = None,
     *,
     tokens: TokenVerifier | None = None,
     url: str = "http://127.0.0.1",
+    stateless: bool = False,
 ) -> MCPServer[State]:
     """The server for `config`, with the tools of its CRM families. A `journal` passed in is
     the caller's to close; otherwise each run of the server opens the configured one and closes it.
@@ -130,7 +145,7 @@ def build_server(
         store = journal or open_journal(config)
         current[:] = [store]
         try:
-            running = running_state(config, store, references, open_access=tokens is None)
+            running = running_state(config, store, references, open_access=tokens is None, stateless=stateless)
             async with running as state, anyio.create_task_group() as background:
                 if config.reconcile_every > 0:
                     background.start_soon(in_background, state, config.reconcile_every)
@@ -155,6 +170,9 @@ def build_server(
         lifespan=lifespan,
         auth=auth,
         token_verifier=tokens,
+        # A question asked by returning it (protocol 2026-07-28) comes back with state sealed under a
+        # key every replica of this configuration derives alike, so any replica takes the answer.
+        request_state_security=RequestStateSecurity(keys=[state_key(config)]),
     )
 
     for prompt in load():

@@ -58,7 +58,7 @@ def build_http_app(config: ServerConfig, journal: Journal, options: HttpOptions)
     http = options.settings or HttpSettings()
     security = transport_security(options.host, http)
     tokens = StaticTokens(options.grants) if options.grants else None
-    server = build_server(config, journal, tokens=tokens, url=options.url)
+    server = build_server(config, journal, tokens=tokens, url=options.url, stateless=True)
     for path, endpoint in options.routes:
         server.custom_route(path, methods=["GET"])(endpoint)
     names = [spec.name for spec in specs_for(config.families())]

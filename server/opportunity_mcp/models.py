@@ -92,6 +92,8 @@ EMAIL_HELP = "Or contact email"
 _SELLER_HELP = "Or seller email"
 _STAGE_HELP = "Or stage name"
 _DUP_HELP = "Even if a duplicate"
+DryRun = Annotated[StrictBool, Field(description="Preview, write nothing")]
+Confirmation = Annotated[str | None, _text(200), Field(description="Code a preview gave")]
 IsoDate = Annotated[str, Field(json_schema_extra={"format": "date"}), AfterValidator(iso_date)]
 
 
@@ -146,6 +148,8 @@ class CreateOpportunityArgs(ToolArgs):
     stageName: Annotated[Name | None, Field(description=_STAGE_HELP)] = None
     expirationDate: Annotated[IsoDate | None, Field(description="Close date")] = None
     workspaceId: Annotated[Id | None, Field(description="Default: configured")] = None
+    dryRun: DryRun = False
+    confirmation: Confirmation = None
     idempotencyKey: Annotated[IdemKey | None, Field(description=_KEY_HELP)] = None
     allowDuplicate: Annotated[StrictBool, Field(description=_DUP_HELP)] = False
 
@@ -172,6 +176,8 @@ class UpdateOpportunityFieldArgs(ToolArgs):
     ]
     customFieldName: Annotated[str | None, _text(100), Field(description="When field is customFields")] = None
     workspaceId: Annotated[Id | None, Field(description="Default: configured")] = None
+    dryRun: DryRun = False
+    confirmation: Confirmation = None
 
     def checked_value(self, reading: Reading | None = None) -> str | float:
         """The value validated and normalised for `field` (raises ValueError naming what is allowed)."""
@@ -283,32 +289,7 @@ class UpsertOpportunityArgs(ToolArgs):
     locationId: Annotated[Id | None, Field(description="Default: configured")] = None
     opportunityName: Annotated[Name | None, Field(description=_DEAL_NAME_HELP)] = None
     customFields: CustomField = None
+    dryRun: DryRun = False
+    confirmation: Confirmation = None
     idempotencyKey: Annotated[IdemKey | None, Field(description=_KEY_HELP)] = None
     allowDuplicate: Annotated[StrictBool, Field(description=_DUP_HELP)] = False
-
-
-class Envelope(BaseModel):
-    """The result every tool returns as structuredContent (None fields are left out)."""
-
-    ok: bool
-    action: Literal["created", "updated", "already_done"]
-    account: str
-    id: str
-    code: str | None = None
-    name: str | None = None
-    amount: float | None = None
-    stage: str | None = None
-    status: str | None = None
-    contact: str | None = None
-    assignee: str | None = None
-    # What names and phones the call gave were resolved to, in words: {"stage": "Negociación",
-    # "contact": "Maria Lopez (+51912345678)", "assignee": "juan@acme.com"}.
-    resolved: dict[str, str] | None = None
-    warnings: list[str] = Field(default_factory=list)
-
-    def wire(self) -> dict[str, Any]:
-        """As JSON, without the fields the CRM did not fill. Every field is a plain JSON value, so
-        this reads them directly rather than through pydantic's serializer (a per-call cost)."""
-        out = {k: v for k, v in vars(self).items() if v is not None}
-        out["warnings"] = list(self.warnings)
-        return out

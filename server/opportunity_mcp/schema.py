@@ -9,21 +9,19 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-from opportunity_mcp.models import Envelope
+from opportunity_mcp.envelope import Envelope
 
-# What an agent or client acts on in every answer. The other fields (ok, account, code, name, amount,
-# stage, status, contact, assignee, resolved) are there when filled; declaring them would cost every
-# tools/list ~70 tokens a tool and every call its client's check of each one.
-PUBLISHED = ("action", "id", "warnings")
+# What a client keys on in every answer: the deal's id. The other fields (ok, action, account, code,
+# name, amount, stage, status, contact, assignee, resolved, warnings) are there when filled, and a
+# preview or a dry run has no id; declaring them would cost every tools/list tokens a tool (the budget
+# of four tools is 1,400) and every call its client's check of each one. The text says them all.
+PUBLISHED = ("id",)
 
 
 def envelope_schema() -> dict[str, Any]:
-    """The envelope's published output schema: its always-present fields, `warnings` as a plain
-    array (its items are always text; saying so costs tokens); further fields are allowed."""
+    """The envelope's published output schema: its id, nothing required; further fields are allowed."""
     schema = flat_schema(Envelope, required=False)
-    properties = {name: schema["properties"][name] for name in PUBLISHED}
-    properties["warnings"] = {"type": "array"}
-    return {**schema, "properties": properties}
+    return {**schema, "properties": {name: schema["properties"][name] for name in PUBLISHED}}
 
 
 class _FlatSchema(GenerateJsonSchema):
@@ -38,7 +36,8 @@ class _FlatSchema(GenerateJsonSchema):
     def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
         inner = self.generate_inner(schema["schema"])
         default = schema.get("default")
-        if default is None or isinstance(default, list):
+        # Left out: none, an empty list, and false (an omitted flag is off; saying so costs tokens).
+        if default is None or default is False or isinstance(default, list):
             return inner
         return {**inner, "default": default}
 

@@ -15,7 +15,7 @@ from opportunity_mcp.crm.errors import (
     CrmNotFound,
     CrmRateLimited,
 )
-from opportunity_mcp.models import Envelope
+from opportunity_mcp.envelope import Envelope
 from opportunity_mcp.untrusted import clean, quoted
 
 MAX_TEXT = 400

@@ -36,8 +36,9 @@ class Account:
 
 
 # Keys every account may set, whatever its CRM: how it reads what people write (a number format such
-# as "1.234,56", and the ISO country of phones given without their code).
-COMMON_OPTIONS = ("number_format", "default_country")
+# as "1.234,56", and the ISO country of phones given without their code), and which writes wait for a
+# person to confirm them (`confirm_policy`).
+COMMON_OPTIONS = ("number_format", "default_country", "confirm")
 
 
 class ShapeMemory(Protocol):

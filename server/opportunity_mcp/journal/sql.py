@@ -164,6 +164,18 @@ class Journal(ShapeStore, ABC):
         ids = [str(i) for i, env in rows if i and json.loads(env or "{}").get("contact") == contact]
         return list(dict.fromkeys(ids))[:limit]
 
+    async def same_recent(self, fp: str, window: float) -> Row | None:
+        """The newest guarded write with this fingerprint inside the window, without claiming anything
+        (what a dry run says a create would be answered with)."""
+        found = await self._read(
+            lambda db: db.one(
+                f"{SELECT} WHERE fingerprint = ? AND guard = TRUE AND at >= ?"
+                " AND outcome IN ('pending', 'done', 'unknown') ORDER BY id DESC LIMIT 1",
+                (fp, time.time() - window),
+            )
+        )
+        return to_row(found) if found else None
+
     async def recent(self, limit: int = 20, accounts: Collection[str] | None = None) -> list[Row]:
         """The newest rows, of `accounts` only when given: filtered before the limit, so that one
         account's burst never hides another's writes."""

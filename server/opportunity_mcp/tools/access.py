@@ -40,6 +40,7 @@ class State:
     duplicate_window: float = D.DUPLICATE_WINDOW
     settle: float = D.SETTLE  # seconds before a create whose answer was lost may count as absent
     open_access: bool = True
+    mid_call_requests: bool = True  # the transport carries a request to the client mid-call (not stateless HTTP)
     references: ReferenceCache = field(default_factory=ReferenceCache)
 
     @staticmethod

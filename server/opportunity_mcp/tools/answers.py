@@ -9,7 +9,7 @@ from typing import Any
 from mcp_types import CallToolResult, TextContent
 
 from opportunity_mcp.crm.result import WriteResult
-from opportunity_mcp.models import Envelope
+from opportunity_mcp.envelope import Envelope
 from opportunity_mcp.summaries import success_text
 from opportunity_mcp.tools.access import State
 

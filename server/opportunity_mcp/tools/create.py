@@ -8,8 +8,9 @@ from typing import Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, InputRequiredResult
 
+from opportunity_mcp.confirm_policy import WriteFacts
 from opportunity_mcp.crm.plazbot import NewOpportunity, PlazbotClient
 from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.models import CreateOpportunityArgs, with_ids
@@ -23,7 +24,7 @@ from opportunity_mcp.tools.write import Write, answered_before, call_policy, jou
 from opportunity_mcp.untrusted import quoted
 
 
-async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
+async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult | InputRequiredResult:
     """Create a Plazbot/Wabotify deal. Phones, emails and names are looked up; never
     invent an id."""
     state = state_of(ctx)
@@ -77,8 +78,14 @@ async def create_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
         resolved=look.resolved,
         precheck=checked,
         check=read_back.plazbot_create(client, new.name, new.amount, new.contact_id),
+        payload={k: v for k, v in {**vars(args), **ids}.items() if k in _SENT and v is not None},
+        facts=WriteFacts(amount=args.amount, stage=look.resolved.get("stage", stage), assignee=seller is not None),
+        verb="create",
     )
     return await journaled(ctx, write)
+
+
+_SENT = ("name", "description", "amount", "contactId", "assignedComercialId", "stageId", "expirationDate")
 
 
 def _open_deal_check(

@@ -14,7 +14,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
 from opportunity_mcp.schema import envelope_schema, flat_schema
@@ -23,7 +23,7 @@ from opportunity_mcp.summaries import MAX_TEXT, bounded
 from opportunity_mcp.validation import MAX_REFUSAL
 
 ANY = "any"  # the family of a tool that serves every configured CRM
-Handler = Callable[[dict[str, Any], Context[Any, Any]], Awaitable[CallToolResult]]
+Handler = Callable[[dict[str, Any], Context[Any, Any]], Awaitable[CallToolResult | InputRequiredResult]]
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # one per tool: hashed by identity
@@ -68,7 +68,7 @@ def _both_channels(spec: ToolSpec) -> Handler:
     `ok: false` with the same words."""
 
     @functools.wraps(spec.handler)
-    async def run(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
+    async def run(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult | InputRequiredResult:
         try:
             return await spec.handler(arguments, ctx)
         except ToolError as err:

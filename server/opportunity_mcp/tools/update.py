@@ -7,8 +7,9 @@ from typing import Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, InputRequiredResult
 
+from opportunity_mcp.confirm_policy import WriteFacts
 from opportunity_mcp.crm.plazbot import FieldChange, PlazbotClient
 from opportunity_mcp.models import UpdateOpportunityFieldArgs, reference
 from opportunity_mcp.tools import read_back
@@ -53,7 +54,9 @@ def _create_instead(who: str) -> str:
     return f"create one for {who} with create_opportunity."
 
 
-async def update_opportunity_field(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
+async def update_opportunity_field(
+    arguments: dict[str, Any], ctx: Context[Any, Any]
+) -> CallToolResult | InputRequiredResult:
     """Change one field of a Plazbot/Wabotify deal, by its id or its contact's phone/email (their one
     open deal). Custom field: customFields + customFieldName."""
     state = state_of(ctx)
@@ -96,6 +99,13 @@ async def update_opportunity_field(arguments: dict[str, Any], ctx: Context[Any, 
         policy=look.policy,
         resolved=look.resolved,
         check=read_back.plazbot_update(client, change),
+        payload={"opportunityId": deal, "field": args.field, "value": value, "customFieldName": args.customFieldName},
+        facts=WriteFacts(
+            amount=float(value) if args.field == "amount" else None,
+            stage=look.resolved.get("stage", str(value)) if args.field == "stageId" else None,
+            assignee=args.field == "assignedAgentId",
+        ),
+        verb="update",
     )
     return await journaled(ctx, write)
 

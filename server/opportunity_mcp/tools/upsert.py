@@ -4,29 +4,27 @@ lost reason's names."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, InputRequiredResult
 
+from opportunity_mcp.confirm_policy import WriteFacts
 from opportunity_mcp.crm import leadconnector_lookups as find
-from opportunity_mcp.crm.errors import CrmInvalid
 from opportunity_mcp.crm.leadconnector import LeadConnectorClient, Upsert
-from opportunity_mcp.crm.leadconnector_deals import create_deal, update_deal
 from opportunity_mcp.crm.lookups import Named
 from opportunity_mcp.crm.policy import CallPolicy
-from opportunity_mcp.crm.result import WriteResult
-from opportunity_mcp.models import HUMAN_ARGUMENTS, Reading, UpsertOpportunityArgs, with_ids
+from opportunity_mcp.models import HUMAN_ARGUMENTS, UpsertOpportunityArgs, with_ids
 from opportunity_mcp.tools import read_back
 from opportunity_mcp.tools.access import idempotency_key, parse, pick, reading_for, state_of
-from opportunity_mcp.tools.custom_fields import custom_items
+from opportunity_mcp.tools.custom_fields import Item
 from opportunity_mcp.tools.deals import Wanted, one_open_deal
 from opportunity_mcp.tools.resolve import Lookups, exclusive
 from opportunity_mcp.tools.spec import ToolSpec
+from opportunity_mcp.tools.upsert_send import payload_of, send_upsert, with_custom_fields
 from opportunity_mcp.tools.write import Write, answered_before, call_policy, journaled
 from opportunity_mcp.untrusted import quoted
 
@@ -153,79 +151,7 @@ async def _the_contacts_deal(
     return args.model_copy(update={"id": deal.id, "contactId": None, "opportunityName": None}), unchanged
 
 
-async def _send(
-    client: LeadConnectorClient,
-    upsert: Upsert,
-    pipeline: str | None,
-    policy: CallPolicy,
-    *,
-    look: Lookups,
-    create: bool,
-    contact: str | None,
-) -> WriteResult:
-    """The upsert; a new deal for a contact where the upsert cannot link it (a location whose form has
-    no contactId, or allowDuplicate, which must never update an existing deal) is created through
-    POST /opportunities/, the documented create that requires its contact."""
-    linked = upsert.id is None and upsert.contact_id is not None
-    if linked and pipeline is not None and (create or await client.learned_shape() == "followers"):
-        return await _create(client, upsert, pipeline, policy, look)
-    try:
-        return await client.upsert(upsert, pipeline=pipeline, policy=policy)
-    except CrmInvalid:
-        # Nothing was written on that 422. If it taught this location's form: a new deal for a contact
-        # is created the linked way; the contact's deal found by id is upserted by its contact instead.
-        shape = await client.learned_shape()
-        if linked and pipeline is not None and shape == "followers":
-            return await _create(client, upsert, pipeline, policy, look)
-        if upsert.id is not None and contact is not None and upsert.contact_id is None and shape == "contact":
-            by_contact = dataclasses.replace(upsert, id=None, contact_id=contact)
-            return await client.upsert(by_contact, pipeline=pipeline, policy=policy)
-        raise
-
-
-async def _create(
-    client: LeadConnectorClient, upsert: Upsert, pipeline: str, policy: CallPolicy, look: Lookups
-) -> WriteResult:
-    if upsert.followers or upsert.lost_reason_id or upsert.remove_all_followers:
-        raise CrmInvalid(
-            "a new deal for a contact is created with POST /opportunities/, which takes no followers or "
-            "lostReasonId: create it without them, then add them with an upsert by its id",
-            status=422,
-        )
-    look.note("via", "POST /opportunities/")
-    return await create_deal(client, upsert, pipeline, policy)
-
-
-async def _with_custom_fields(
-    look: Lookups,
-    client: LeadConnectorClient,
-    args: UpsertOpportunityArgs,
-    upsert: Upsert,
-    pipeline: str | None,
-    reading: Reading,
-) -> Callable[[CallPolicy], Awaitable[WriteResult]]:
-    """The one write that carries custom fields (the upsert takes none): PUT /opportunities/{id} for a
-    deal named or found, POST /opportunities/ for a new one, which needs its contact."""
-    assert args.customFields is not None
-    if args.followers is not None or args.isRemoveAllFollowers or args.lostReasonId is not None:
-        raise ToolError(
-            "Invalid arguments: customFields: they are written by LeadConnector's create or update, which take "
-            "no followers, isRemoveAllFollowers or lost reason; make two calls, the custom fields and then those"
-        )
-    if upsert.id is None and (upsert.contact_id is None or pipeline is None):
-        raise ToolError(
-            "Invalid arguments: customFields: a new deal with custom fields is made by LeadConnector's create, "
-            "which needs its contact: add contactPhone, contactEmail or contactId, or create the deal first"
-        )
-    custom, names = await custom_items(look, client, args.customFields, reading)
-    look.note("custom fields", names)
-    if upsert.id is not None:
-        return lambda policy: update_deal(client, upsert, args.pipelineId, policy, custom)
-    assert pipeline is not None
-    return lambda policy: create_deal(client, upsert, pipeline, policy, custom)
-
-
-async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult:
+async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult | InputRequiredResult:
     """Create (no id) or update (id) a LeadConnector deal (HighLevel, Leadway). Phones, emails
     and names are looked up."""
     state = state_of(ctx)
@@ -281,11 +207,12 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
             # (A, then B, then A again is three changes): only a call that changes nothing may be one.
             guard = None
     upsert = _upsert(args)
+    custom: tuple[Item, ...] = ()
     if args.customFields is not None:
-        send = await _with_custom_fields(look, client, args, upsert, pipeline, reading)
+        send, custom = await with_custom_fields(look, client, args, upsert, pipeline, reading)
     else:
         create = args.allowDuplicate
-        send = functools.partial(_send, client, upsert, pipeline, look=look, create=create, contact=contact)
+        send = functools.partial(send_upsert, client, upsert, pipeline, look=look, create=create, contact=contact)
     write = Write(
         tool="upsert_opportunity",
         account=client.account,
@@ -301,6 +228,14 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
         ),
         policy=look.policy,
         resolved=look.resolved,
+        payload=payload_of(upsert, pipeline, custom),
+        facts=WriteFacts(
+            amount=upsert.value,
+            status=upsert.status,
+            stage=look.resolved.get("stage", upsert.stage_id),
+            assignee=upsert.assigned_to is not None,
+        ),
+        verb="update" if upsert.id else "create",
     )
     return await journaled(ctx, write)
 

@@ -19,18 +19,23 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, InputRequiredResult
 from pydantic import BaseModel
 
+from opportunity_mcp.confirm_policy import WriteFacts
 from opportunity_mcp.crm.base import Account
 from opportunity_mcp.crm.errors import CrmError
+from opportunity_mcp.crm.families import FAMILIES
 from opportunity_mcp.crm.policy import CallPolicy
 from opportunity_mcp.crm.result import WriteResult
+from opportunity_mcp.envelope import Envelope
 from opportunity_mcp.journal import Claim, Finish, JournalUnavailable, Row, fingerprint
-from opportunity_mcp.models import HUMAN_ARGUMENTS, Envelope
+from opportunity_mcp.models import HUMAN_ARGUMENTS
 from opportunity_mcp.summaries import WriteKind, failure_text
 from opportunity_mcp.tools.access import State, state_of
 from opportunity_mcp.tools.answers import answer, envelope
+from opportunity_mcp.tools.confirm import Go, described, gate
+from opportunity_mcp.tools.dry_run import dry_run
 from opportunity_mcp.tools.lost_answer import sent_or_read_back
 from opportunity_mcp.tools.read_back import Check
 from opportunity_mcp.tools.reconcile import reconcile
@@ -57,7 +62,7 @@ def _progress(ctx: Context[Any, Any]) -> Callable[[float, str], Awaitable[None]]
 # Arguments about the call, not the deal: not part of what makes two calls 'the same arguments'.
 # The human arguments (a phone, a name) are resolved to ids before the write and then left empty:
 # leaving them out keeps fingerprints equal to those of rows written before they existed.
-_NOT_ARGS = frozenset({"idempotencyKey", "allowDuplicate"}) | HUMAN_ARGUMENTS
+_NOT_ARGS = frozenset({"idempotencyKey", "allowDuplicate", "dryRun", "confirmation"}) | HUMAN_ARGUMENTS
 
 
 FINISH_PATIENCE = 8.0  # seconds a finished write waits for its journal to come back
@@ -86,18 +91,34 @@ class Write:
     precheck: Callable[[CallPolicy], Awaitable[tuple[str, ...]]] | None = None
     # How the write is read back when its answer is lost (`lost_answer`); kept with its journal row.
     check: Check | None = None
+    # What is sent, resolved (ids, CRM field names): shown by a dry run and a confirmation, and what a
+    # confirmation code is bound to; `facts` is what the account's confirmation rules look at.
+    payload: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    facts: WriteFacts = dataclasses.field(default_factory=WriteFacts)
+    verb: str = "write"  # "create", "update": how a preview says it
+
+    @property
+    def words(self) -> str:
+        account = self.account
+        where = f"{FAMILIES[account.family].target_kind} {account.target}"
+        return described(self.verb, self.payload, self.resolved, where)
 
 
-async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
-    """Claim the write in the journal, send it, record the outcome; answer a repeat from the journal."""
+async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult | InputRequiredResult:
+    """Claim the write in the journal, send it, record the outcome; answer a repeat from the journal.
+    A dry run only says what would be sent; a write the account wants confirmed waits for it."""
     state = state_of(ctx)
     target = write.account.target
     args_fp = fingerprint(write.tool, target, {k: v for k, v in vars(write.args).items() if k not in _NOT_ARGS})
+    fp = fingerprint(write.tool, target, write.guard or {})
+    go = await _dry_run(ctx, write, fp) if getattr(write.args, "dryRun", False) else await _confirmed(ctx, write)
+    if not isinstance(go, Go):
+        return go
     claim_once = functools.partial(
         state.journal.claim,
         tool=write.tool,
         account=target,
-        fp=fingerprint(write.tool, target, write.guard or {}),
+        fp=fp,
         args_fp=args_fp,
         key=write.key,
         guard=write.guard is not None,
@@ -135,7 +156,9 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
         # unknown one. The call's budget still bounds it.
         with anyio.CancelScope(shield=True):
             result = await sent_or_read_back(write.send, write.check, policy, state.settle)
-        env = envelope(result, write.resolved, notes)
+        env = envelope(result, write.resolved, (*notes, *((go.how,) if go.how else ())))
+        if go.how:
+            env.confirmed = go.how
         wire = env.wire()  # once, for the answer and the journal row
         outcome = "done"
         return answer(state, env, write.field, wire)
@@ -160,6 +183,30 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult:
                 await _finish(state, claim.row_id, ended)
             except Exception as exc:  # the answer stands; the row is taken as unknown once stale
                 log.error("could not finish journal row %s as %s: %s", claim.row_id, outcome, type(exc).__name__)
+
+
+async def _confirmed(ctx: Context[Any, Any], write: Write) -> Go | CallToolResult | InputRequiredResult:
+    code = getattr(write.args, "confirmation", None)
+    return await gate(
+        ctx, tool=write.tool, account=write.account, payload=write.payload, facts=write.facts, words=write.words,
+        code=code,
+    )  # fmt: skip
+
+
+async def _dry_run(ctx: Context[Any, Any], write: Write, fp: str) -> CallToolResult:
+    """The preview: the journal read (not claimed) for what a real call would be answered with, and
+    the open-deal check run, as a real call would."""
+    state = state_of(ctx)
+    earlier = None
+    if write.key is not None:
+        earlier = await state.journal.by_key(write.tool, write.account.target, write.key)
+    if earlier is None and write.guard is not None:
+        earlier = await state.journal.same_recent(fp, state.duplicate_window)
+    notes = await write.precheck(write.policy or call_policy(ctx)) if write.precheck is not None else ()
+    return await dry_run(
+        ctx, account=write.account, words=write.words, payload=write.payload, facts=write.facts, earlier=earlier,
+        notes=notes,
+    )  # fmt: skip
 
 
 async def _finish(state: State, row_id: int, ended: Finish) -> None:
