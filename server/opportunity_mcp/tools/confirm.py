@@ -97,9 +97,16 @@ def described(verb: str, payload: Mapping[str, Any], resolved: Mapping[str, str]
         "contact": resolved.get("contact") or payload.get("contactId"),
         "assigned to": resolved.get("seller") or payload.get("assignedComercialId") or payload.get("assignedTo"),
     }
+    head = " ".join(
+        p
+        for p in (
+            quoted(str(payload["name"])) if payload.get("name") else None,
+            f"for {money(float(amount))}" if isinstance(amount, int | float) else None,
+        )
+        if p
+    )
     parts = [
-        quoted(str(payload["name"])) if payload.get("name") else None,
-        f"for {money(float(amount))}" if isinstance(amount, int | float) else None,
+        head or None,
         f"status {payload['status']}" if payload.get("status") else None,
         *(f"{label} {quoted(str(value))}" for label, value in said.items() if value),
         f"custom fields {resolved['custom fields']}" if "custom fields" in resolved else None,

@@ -249,7 +249,7 @@ async def answered_before(
 ) -> CallToolResult | None:
     """A call whose idempotency key the journal already knows as done or unknown, answered from the
     journal before any lookup, so a repeat costs no request and needs no CRM that is up."""
-    if key is None:
+    if key is None or getattr(args, "dryRun", False):  # a dry run says what a repeat would get instead
         return None
     state = state_of(ctx)
     try:
