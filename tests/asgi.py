@@ -52,3 +52,16 @@ async def mcp_client(
         Client(streamable_http_client(f"{BASE}/mcp", http_client=http), mode=mode) as client,
     ):
         yield client
+
+
+class Alternating(httpx2.AsyncBaseTransport):
+    """Each request to the next replica in turn: a fleet behind a load balancer with no affinity."""
+
+    def __init__(self, *replicas: httpx2.ASGITransport) -> None:
+        self.replicas, self.n, self.seen = replicas, 0, [0 for _ in replicas]
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        index = self.n % len(self.replicas)
+        self.n += 1
+        self.seen[index] += 1
+        return await self.replicas[index].handle_async_request(request)

@@ -23,7 +23,7 @@ from opportunity_mcp.config import ServerConfig
 from opportunity_mcp.sandbox import LC_PIPELINE, SandboxState
 from opportunity_mcp.sandbox.deals import add_lc_deal, add_plazbot_deal
 from opportunity_mcp.tools.confirm import mint, valid
-from tests.asgi import BASE, serving
+from tests.asgi import BASE, Alternating, serving
 from tests.conftest import text_of
 
 pytestmark = pytest.mark.anyio
@@ -218,19 +218,6 @@ async def test_the_round_trip_era_declined_writes_nothing(strict: ServerConfig, 
     async with Client(build_server(strict), mode="auto", elicitation_callback=answering("decline")) as client:
         failed, text, _ = await call(client, "create_opportunity", DEAL)
     assert failed and "did not confirm" in text and sandbox.plazbot == {}
-
-
-class Alternating(httpx2.AsyncBaseTransport):
-    """Each request to the next replica in turn: a fleet behind a load balancer with no affinity."""
-
-    def __init__(self, *replicas: httpx2.ASGITransport) -> None:
-        self.replicas, self.n, self.seen = replicas, 0, [0 for _ in replicas]
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        index = self.n % len(self.replicas)
-        self.n += 1
-        self.seen[index] += 1
-        return await self.replicas[index].handle_async_request(request)
 
 
 @asynccontextmanager

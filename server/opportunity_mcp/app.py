@@ -14,7 +14,7 @@ import httpx2
 from mcp.server import MCPServer
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import TokenVerifier
-from mcp.server.auth.settings import AuthSettings
+from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.request_state import RequestStateSecurity
 from pydantic import AnyHttpUrl
 
@@ -26,6 +26,7 @@ from opportunity_mcp.crm.http import make_http_client
 from opportunity_mcp.crm.policy import RateLimiter
 from opportunity_mcp.journal import Journal, Row
 from opportunity_mcp.journal import open_journal as open_store
+from opportunity_mcp.oauth import OAuthProvider
 from opportunity_mcp.prompts import as_mcp, load
 from opportunity_mcp.scrub import KNOWN
 from opportunity_mcp.tools import build_tools
@@ -117,6 +118,20 @@ async def reconcile_journal(config: ServerConfig, hours: float) -> str:
     return "\n".join([*lines, f"{sum(counts.values())} unknown write(s) of the last {hours:g} h read back: {summary}"])
 
 
+def _auth(tokens: TokenVerifier | None, oauth: OAuthProvider | None, url: str) -> AuthSettings | None:
+    """Static tokens alone advertise nothing; the authorization server publishes its metadata and
+    takes only tokens issued for this server's own URL (RFC 8707)."""
+    if oauth is not None:
+        return AuthSettings(
+            issuer_url=AnyHttpUrl(oauth.public_url),
+            resource_server_url=AnyHttpUrl(oauth.resource),
+            client_registration_options=ClientRegistrationOptions(enabled=True),
+            revocation_options=RevocationOptions(enabled=True),
+            validate_token_resource=True,
+        )
+    return None if tokens is None else AuthSettings(issuer_url=AnyHttpUrl(url), resource_server_url=None)
+
+
 def state_key(config: ServerConfig) -> str:
     """The request-state key: derived from the accounts' secrets, which every replica shares."""
     secrets = sorted(f"{a.family}/{a.target}/{a.secret.get_secret_value()}" for a in config.accounts)
@@ -130,6 +145,7 @@ def build_server(
     tokens: TokenVerifier | None = None,
     url: str = "http://127.0.0.1",
     stateless: bool = False,
+    oauth: OAuthProvider | None = None,
 ) -> MCPServer[State]:
     """The server for `config`, with the tools of its CRM families. A `journal` passed in is
     the caller's to close; otherwise each run of the server opens the configured one and closes it.
@@ -145,7 +161,8 @@ def build_server(
         store = journal or open_journal(config)
         current[:] = [store]
         try:
-            running = running_state(config, store, references, open_access=tokens is None, stateless=stateless)
+            closed = tokens is not None or oauth is not None
+            running = running_state(config, store, references, open_access=not closed, stateless=stateless)
             async with running as state, anyio.create_task_group() as background:
                 if config.reconcile_every > 0:
                     background.start_soon(in_background, state, config.reconcile_every)
@@ -155,12 +172,6 @@ def build_server(
             if journal is None:
                 store.close()
 
-    auth = (
-        None
-        if tokens is None
-        # Static tokens, no authorization server: nothing to advertise as resource metadata.
-        else AuthSettings(issuer_url=AnyHttpUrl(url), resource_server_url=None)
-    )
     server: MCPServer[State] = MCPServer(
         "opportunity-mcp",
         title="Opportunity MCP",
@@ -168,8 +179,9 @@ def build_server(
         instructions=INSTRUCTIONS,
         tools=build_tools(config.families()),
         lifespan=lifespan,
-        auth=auth,
-        token_verifier=tokens,
+        auth=_auth(tokens, oauth, url),
+        token_verifier=tokens if oauth is None else None,
+        auth_server_provider=oauth,
         # A question asked by returning it (protocol 2026-07-28) comes back with state sealed under a
         # key every replica of this configuration derives alike, so any replica takes the answer.
         request_state_security=RequestStateSecurity(keys=[state_key(config)]),
@@ -188,7 +200,7 @@ def build_server(
     async def recent_writes() -> str:
         if not current:
             return "No writes yet."
-        if tokens is None:
+        if tokens is None and oauth is None:
             return journal_lines(await current[0].recent(20))
         # A token sees the writes of the accounts it may write to, nobody else's: filtered in the
         # query, before the limit, so another account's burst cannot push them out.

@@ -18,7 +18,8 @@ class StaticTokens(TokenVerifier):
     """The SDK's token check, against the grants of the config file."""
 
     def __init__(self, grants: tuple[TokenGrant, ...]) -> None:
-        self._grants = {grant.digest: grant for grant in grants}
+        # Connector codes are typed on the consent page, never presented as bearer tokens.
+        self._grants = {grant.digest: grant for grant in grants if not grant.connector}
 
     async def verify_token(self, token: str) -> AccessToken | None:
         digest = token_digest(token)

@@ -24,7 +24,7 @@ from opportunity_mcp.accounts import CRM_VARIABLES, AccountEntry, config_help, f
 from opportunity_mcp.crm.base import Account
 from opportunity_mcp.crm.families import FAMILIES
 from opportunity_mcp.journal.base import journal_password
-from opportunity_mcp.values import ConfigError, first_error, variable_name
+from opportunity_mcp.values import ConfigError, base_url, first_error, variable_name
 
 __all__ = ["CRM_VARIABLES", "Account", "ConfigError", "ServerConfig", "TokenGrant", "load_config"]
 
@@ -37,6 +37,7 @@ class TokenGrant:
     name: str
     digest: str
     accounts: frozenset[str]
+    connector: bool = False  # a code a person types on the OAuth consent page, not a bearer token
 
     def allows(self, account: str) -> bool:
         return "*" in self.accounts or account in self.accounts
@@ -63,10 +64,16 @@ class Settings(BaseSettings):
         D.RECONCILE_EVERY, ge=0, le=86400, validation_alias="OPPORTUNITY_MCP_RECONCILE_EVERY"
     )
     journal: str | None = Field(None, validation_alias="OPPORTUNITY_MCP_JOURNAL")
+    public_url: str | None = Field(None, validation_alias="OPPORTUNITY_MCP_PUBLIC_URL")
     config_file: str | None = Field(None, validation_alias="OPPORTUNITY_MCP_CONFIG")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", validation_alias="OPPORTUNITY_MCP_LOG_LEVEL"
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _origin(cls, value: str | None) -> str | None:
+        return None if value is None else base_url(value)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -91,6 +98,7 @@ class ServerConfig:
     plazbot_pages: int = D.PLAZBOT_PAGES
     settle: float = D.SETTLE
     reconcile_every: float = D.RECONCILE_EVERY
+    public_url: str | None = None  # where clients reach this server (OAuth's issuer and resource)
     journal: str = ""  # a SQLite path or a postgresql:// URL; "" means the default SQLite file
     # Plain values read for tokens given by environment reference: scrubbed like any secret.
     token_values: tuple[SecretStr, ...] = ()
@@ -150,6 +158,7 @@ class _ConfigFile(BaseModel):
 
     accounts: dict[str, AccountEntry] = {}
     tokens: dict[str, _TokenEntry] = {}
+    connectors: dict[str, _TokenEntry] = {}  # OAuth connector codes: the same entries as tokens
 
 
 def read_config_file(path: str, environ: Mapping[str, str]) -> tuple[list[Account], list[TokenGrant], list[SecretStr]]:
@@ -170,16 +179,17 @@ def read_config_file(path: str, environ: Mapping[str, str]) -> tuple[list[Accoun
     accounts = [from_file_entry(name, entry, environ, path) for name, entry in parsed.accounts.items()]
     grants: list[TokenGrant] = []
     values: list[SecretStr] = []
-    for name, token in parsed.tokens.items():
+    entries = [("tokens", n, t) for n, t in parsed.tokens.items()]
+    for table, name, token in [*entries, *(("connectors", n, t) for n, t in parsed.connectors.items())]:
         digest = token.sha256
         if token.env is not None:
             value = environ.get(token.env, "").strip()
             if len(value) < 16:
-                raise ConfigError(f"tokens.{name}: the variable {token.env} must hold the token (16+ characters)")
+                raise ConfigError(f"{table}.{name}: the variable {token.env} must hold the code (16+ characters)")
             digest = token_digest(value)
             values.append(SecretStr(value))
         assert digest is not None
-        grants.append(TokenGrant(name, digest, frozenset(token.accounts)))
+        grants.append(TokenGrant(name, digest, frozenset(token.accounts), connector=table == "connectors"))
     return accounts, grants, values
 
 
@@ -204,6 +214,7 @@ def with_settings(config: ServerConfig, settings: Settings) -> ServerConfig:
         plazbot_pages=settings.plazbot_pages,
         settle=settings.settle,
         reconcile_every=settings.reconcile_every,
+        public_url=settings.public_url,
         journal=settings.journal or config.journal,
     )
 
@@ -268,10 +279,14 @@ def _check_unique(accounts: list[Account], grants: list[TokenGrant]) -> None:
     for grant in grants:
         unknown = sorted(grant.accounts - names - {"*"})
         if unknown:
-            raise ConfigError(f"tokens.{grant.name}: no account is named {', '.join(unknown)}")
+            raise ConfigError(f"{_table(grant)}.{grant.name}: no account is named {', '.join(unknown)}")
         if grant.digest in digests:
-            raise ConfigError(f"tokens.{grant.name}: the same token is listed twice")
+            raise ConfigError(f"{_table(grant)}.{grant.name}: the same token or code is listed twice")
         digests.add(grant.digest)
+
+
+def _table(grant: TokenGrant) -> str:
+    return "connectors" if grant.connector else "tokens"
 
 
 class HttpSettings(BaseSettings):

@@ -17,7 +17,9 @@ from opportunity_mcp.app import build_server
 from opportunity_mcp.auth import StaticTokens
 from opportunity_mcp.config import ConfigError, HttpSettings, ServerConfig, TokenGrant
 from opportunity_mcp.connections import BodyTimeout, PostOnly
+from opportunity_mcp.consent import consent_routes
 from opportunity_mcp.journal import Journal
+from opportunity_mcp.oauth import OAuthProvider
 from opportunity_mcp.tools import specs_for
 from opportunity_mcp.values import LOOPBACK
 
@@ -35,6 +37,18 @@ class HttpOptions:
     settings: HttpSettings | None = None
     sse: bool = False
     routes: Sequence[tuple[str, Endpoint]] = ()
+
+
+def resource_metadata(oauth: OAuthProvider) -> Endpoint:
+    async def metadata(_: Request) -> Response:
+        body = {
+            "resource": oauth.resource,
+            "authorization_servers": [oauth.public_url],
+            "bearer_methods_supported": ["header"],
+        }
+        return JSONResponse(body, headers={"Cache-Control": "public, max-age=3600"})
+
+    return metadata
 
 
 def transport_security(host: str, http: HttpSettings) -> TransportSecuritySettings | None:
@@ -57,10 +71,24 @@ def build_http_app(config: ServerConfig, journal: Journal, options: HttpOptions)
     """The whole HTTP application; raises ConfigError when the guards cannot be set up."""
     http = options.settings or HttpSettings()
     security = transport_security(options.host, http)
-    tokens = StaticTokens(options.grants) if options.grants else None
-    server = build_server(config, journal, tokens=tokens, url=options.url, stateless=True)
+    bearer = tuple(g for g in options.grants if not g.connector)
+    connectors = tuple(g for g in options.grants if g.connector)
+    tokens = StaticTokens(bearer) if bearer else None
+    oauth = None
+    if connectors:
+        if config.public_url is None:
+            raise ConfigError(
+                "connectors need OPPORTUNITY_MCP_PUBLIC_URL: the https:// origin clients reach this server at"
+            )
+        oauth = OAuthProvider(journal, config.public_url, connectors, StaticTokens(bearer))
+    server = build_server(config, journal, tokens=tokens, url=options.url, stateless=True, oauth=oauth)
     for path, endpoint in options.routes:
         server.custom_route(path, methods=["GET"])(endpoint)
+    if oauth is not None:
+        for path, method, endpoint in consent_routes(oauth):
+            server.custom_route(path, methods=[method])(endpoint)
+        # RFC 9728's metadata is also looked for at the root well-known URL, not only the path-suffixed one.
+        server.custom_route("/.well-known/oauth-protected-resource", methods=["GET"])(resource_metadata(oauth))
     names = [spec.name for spec in specs_for(config.families())]
 
     async def healthz(_: Request) -> Response:

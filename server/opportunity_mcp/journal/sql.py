@@ -22,13 +22,14 @@ from opportunity_mcp.journal.base import (
     to_row,
 )
 from opportunity_mcp.journal.claims import ClaimRequest, claim_in, first_claim, settled
+from opportunity_mcp.journal.oauth import OAuthStore
 from opportunity_mcp.journal.shapes import ShapeStore
 from opportunity_mcp.journal.tables import HEARTBEAT, SELECT, Sql
 
 T = TypeVar("T")
 
 
-class Journal(ShapeStore, ABC):
+class Journal(ShapeStore, OAuthStore, ABC):
     """A journal store: the interface the tools use, over `_write` and `_read`, which each backend
     provides. `where` names the store for people (never with a password)."""
 

@@ -37,6 +37,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS writes_inflight ON writes(fingerprint) WHERE g
 CREATE INDEX IF NOT EXISTS writes_recent ON writes(fingerprint, at);
 CREATE TABLE IF NOT EXISTS upsert_shapes (location TEXT PRIMARY KEY, shape TEXT NOT NULL, at {real} NOT NULL);
 CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY, at {real} NOT NULL);
+CREATE TABLE IF NOT EXISTS oauth_clients (client_id TEXT PRIMARY KEY, info TEXT NOT NULL, at {real} NOT NULL);
+CREATE TABLE IF NOT EXISTS oauth_grants (
+    digest TEXT PRIMARY KEY, kind TEXT NOT NULL, client_id TEXT NOT NULL, data TEXT NOT NULL, expires {real} NOT NULL
+);
+CREATE TABLE IF NOT EXISTS oauth_tries (key TEXT PRIMARY KEY, count INTEGER NOT NULL, since {real} NOT NULL);
 """
 # Columns added after the first release: a journal made before them gets them on start.
 ADDED_COLUMNS = ("owner", "intent")

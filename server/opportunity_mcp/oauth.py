@@ -1,0 +1,183 @@
+"""The server as its own OAuth 2.1 authorization server, for chat clients that add a connector by URL
+(claude.ai, ChatGPT): the SDK's handlers (metadata, registration, authorize, token, revoke) over this
+provider, which keeps clients and grants in the journal's database (any replica answers any step).
+
+Consent maps onto today's grants: the authorize step sends the person to a small page
+(`consent`) asking for a connector code, configured like a bearer token (`[connectors.NAME]` with
+`sha256` or `env`, and `accounts`). The tokens issued carry exactly that code's accounts as scopes,
+so every scoped thing (tools/list, writes, journal://recent) is scoped the same. Codes are single
+use and live 5 minutes; access tokens an hour, refresh tokens 30 days, rotated on use. Only SHA-256
+digests of codes and tokens are stored. Static bearer tokens keep working beside OAuth.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from typing import Any
+
+from mcp.server.auth.provider import (
+    AccessToken,
+    AuthorizationCode,
+    AuthorizationParams,
+    AuthorizeError,
+    OAuthAuthorizationServerProvider,
+    RefreshToken,
+    TokenError,
+)
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+
+from opportunity_mcp.auth import StaticTokens
+from opportunity_mcp.config import TokenGrant, token_digest
+from opportunity_mcp.journal import Journal
+
+CODE_SECONDS = 300
+ACCESS_SECONDS = 3600
+REFRESH_SECONDS = 30 * 86400
+CONSENT_SECONDS = 600  # how long the consent page's form stays good
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class OAuthProvider(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken, AccessToken]):
+    def __init__(self, journal: Journal, public_url: str, connectors: tuple[TokenGrant, ...], bearer: StaticTokens):
+        self.journal, self.public_url, self.bearer = journal, public_url.rstrip("/"), bearer
+        self.resource = f"{self.public_url}/mcp"
+        self.connectors = {g.digest: g for g in connectors}
+        # Signs the consent page's request: derived from the connector digests, which every replica shares.
+        self._key = hashlib.sha256(b"opportunity-mcp/consent\0" + "".join(sorted(self.connectors)).encode()).digest()
+
+    # --- clients -----------------------------------------------------------------------------------
+
+    async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
+        info = await self.journal.oauth_client(client_id)
+        return None if info is None else OAuthClientInformationFull.model_validate(info)
+
+    async def register_client(self, client_info: OAuthClientInformationFull) -> None:
+        assert client_info.client_id is not None
+        await self.journal.save_client(client_info.client_id, client_info.model_dump(mode="json", exclude_none=True))
+
+    # --- authorize: to the consent page, with the request signed -------------------------------------
+
+    async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
+        if params.resource is not None and params.resource.rstrip("/") != self.resource:
+            raise AuthorizeError("invalid_request", f"resource must be {self.resource}")
+        if not params.state:
+            raise AuthorizeError("invalid_request", "state is required")
+        request = {
+            "client_id": client.client_id,
+            "client_name": client.client_name,
+            "redirect_uri": str(params.redirect_uri),
+            "explicit": params.redirect_uri_provided_explicitly,
+            "challenge": params.code_challenge,
+            "state": params.state,
+            "resource": params.resource or self.resource,
+            "expires": int(time.time() + CONSENT_SECONDS),
+        }
+        return f"{self.public_url}/oauth/consent?request={self.seal(request)}"
+
+    def seal(self, request: dict[str, Any]) -> str:
+        body = base64.urlsafe_b64encode(json.dumps(request, separators=(",", ":")).encode()).decode()
+        mac = base64.urlsafe_b64encode(hmac.new(self._key, body.encode(), hashlib.sha256).digest()[:24]).decode()
+        return f"{body}.{mac}"
+
+    def unseal(self, sealed: str) -> dict[str, Any] | None:
+        """The consent request, when this server signed it and it has not expired."""
+        body, _, mac = sealed.partition(".")
+        if len(sealed) > 8192 or not body or not mac:
+            return None
+        good = base64.urlsafe_b64encode(hmac.new(self._key, body.encode(), hashlib.sha256).digest()[:24]).decode()
+        if not hmac.compare_digest(mac, good):
+            return None
+        try:
+            request: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body.encode()))
+        except ValueError:
+            return None
+        return request if request.get("expires", 0) >= time.time() else None
+
+    def connector(self, code: str) -> TokenGrant | None:
+        """The connector a code a person typed names (compared by digest)."""
+        return self.connectors.get(token_digest(code.strip()))
+
+    async def issue_code(self, request: dict[str, Any], grant: TokenGrant) -> str:
+        """An authorization code for the consented request: its accounts are the connector's."""
+        code = secrets.token_urlsafe(32)
+        data = AuthorizationCode(
+            code="",
+            scopes=sorted(grant.accounts),
+            expires_at=time.time() + CODE_SECONDS,
+            client_id=request["client_id"],
+            code_challenge=request["challenge"],
+            redirect_uri=request["redirect_uri"],
+            redirect_uri_provided_explicitly=request["explicit"],
+            resource=request["resource"],
+            subject=grant.name,
+        )
+        client_id = request["client_id"]
+        await self.journal.put_grant(digest(code), "code", client_id, data.model_dump(mode="json"), data.expires_at)
+        return code
+
+    # --- codes and tokens ----------------------------------------------------------------------------
+
+    async def load_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: str
+    ) -> AuthorizationCode | None:
+        data = await self.journal.grant(digest(authorization_code), "code")
+        if data is None or data["client_id"] != client.client_id:
+            return None
+        return AuthorizationCode.model_validate({**data, "code": authorization_code})
+
+    async def exchange_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
+    ) -> OAuthToken:
+        taken = await self.journal.take_grant(digest(authorization_code.code), "code")  # single use
+        if taken is None:
+            raise TokenError("invalid_grant", "the authorization code was already used or has expired")
+        code = authorization_code
+        return await self._tokens(client, code.scopes, code.resource, code.subject)
+
+    async def load_refresh_token(self, client: OAuthClientInformationFull, refresh_token: str) -> RefreshToken | None:
+        data = await self.journal.grant(digest(refresh_token), "refresh")
+        if data is None or data["client_id"] != client.client_id:
+            return None
+        return RefreshToken.model_validate({**data, "token": refresh_token})
+
+    async def exchange_refresh_token(
+        self, client: OAuthClientInformationFull, refresh_token: RefreshToken, scopes: list[str]
+    ) -> OAuthToken:
+        taken = await self.journal.take_grant(digest(refresh_token.token), "refresh")  # rotated: used once
+        if taken is None:
+            raise TokenError("invalid_grant", "the refresh token was already used or has expired")
+        narrowed = [s for s in scopes if s in refresh_token.scopes] if scopes else refresh_token.scopes
+        return await self._tokens(client, narrowed, refresh_token.resource, refresh_token.subject)
+
+    async def _tokens(
+        self, client: OAuthClientInformationFull, scopes: list[str], resource: str | None, subject: str | None
+    ) -> OAuthToken:
+        assert client.client_id is not None
+        access, refresh, now = "oat_" + secrets.token_urlsafe(32), "ort_" + secrets.token_urlsafe(32), time.time()
+        common = {"client_id": client.client_id, "scopes": scopes, "resource": resource, "subject": subject}
+        for kind, secret, seconds in (("access", access, ACCESS_SECONDS), ("refresh", refresh, REFRESH_SECONDS)):
+            data = {**common, "expires_at": int(now + seconds)}
+            await self.journal.put_grant(digest(secret), kind, client.client_id, data, now + seconds)  # type: ignore[arg-type]
+        return OAuthToken(
+            access_token=access, expires_in=ACCESS_SECONDS, refresh_token=refresh, scope=" ".join(scopes) or None
+        )
+
+    async def load_access_token(self, token: str) -> AccessToken | None:
+        data = await self.journal.grant(digest(token), "access")
+        if data is not None:
+            return AccessToken.model_validate({**data, "token": digest(token)})
+        static = await self.bearer.verify_token(token)  # a static bearer token, good for this server only
+        return None if static is None else static.model_copy(update={"resource": self.resource})
+
+    async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
+        # An access token arrives with its digest as `token` (as loaded); a refresh token in plain.
+        known = token.token if isinstance(token, AccessToken) else digest(token.token)
+        await self.journal.drop_grants([known])
