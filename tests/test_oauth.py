@@ -264,3 +264,22 @@ async def test_wrong_connector_codes_are_limited_per_client_and_address(oauth_co
             "/oauth/consent", data={"request": "x.y", "code": CODE}, headers={"Origin": "https://evil.example"}
         )
         assert cross_site.status_code == 403
+
+
+def test_connectors_without_a_public_url_refuse_to_start(oauth_config: ServerConfig) -> None:
+    from opportunity_mcp.config import ConfigError
+    from opportunity_mcp.http_app import build_http_app
+
+    store = open_journal(oauth_config.journal)
+    try:
+        with pytest.raises(ConfigError, match="OPPORTUNITY_MCP_PUBLIC_URL"):
+            build_http_app(replace(oauth_config, public_url=None), store, HttpOptions(grants=oauth_config.tokens))
+    finally:
+        store.close()
+
+
+async def test_a_connector_code_is_no_bearer_token(oauth_config: ServerConfig) -> None:
+    async with fleet(oauth_config) as both, httpx2.AsyncClient(transport=both, base_url=BASE) as http:
+        headers = {"Authorization": f"Bearer {CODE}", "Accept": "application/json, text/event-stream"}
+        answer = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers)
+        assert answer.status_code == 401

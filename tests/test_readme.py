@@ -90,7 +90,8 @@ def test_the_config_file_example_loads(tmp_path: Path, monkeypatch: Any) -> None
     path.write_text(block)
     config = load_config(str(path))
     assert [a.name for a in config.accounts] == ["acme-wa", "beta-hl"]
-    assert [(t.name, sorted(t.accounts)) for t in config.tokens] == [("acme-bot", ["acme-wa"]), ("ops", ["*"])]
+    tokens = [(t.name, sorted(t.accounts), t.connector) for t in config.tokens]
+    assert tokens == [("acme-bot", ["acme-wa"], False), ("ops", ["*"], False), ("acme-sales", ["acme-wa"], True)]
 
 
 def test_the_tool_table_names_every_declared_tool_and_each_of_its_arguments() -> None:

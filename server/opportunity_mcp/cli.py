@@ -239,14 +239,23 @@ def _positive(text: str) -> int:
 
 
 def _new_token(argv: list[str]) -> int:
-    """`opportunity-mcp token`: a new bearer token, and the lines that grant it in the config file."""
-    argparse.ArgumentParser(
+    """`opportunity-mcp token`: a new bearer token (or, with --connector, a connector code for the OAuth
+    consent page), and the lines that grant it in the config file."""
+    parser = argparse.ArgumentParser(
         prog="opportunity-mcp token",
         description="Print a new bearer token and the [tokens.NAME] lines that grant it in the config file.",
-    ).parse_args(argv)
+    )
+    parser.add_argument(
+        "--connector",
+        action="store_true",
+        help="a code a person types when adding the server to claude.ai or ChatGPT: [connectors.NAME] lines",
+    )
+    opts = parser.parse_args(argv)
     from opportunity_mcp.auth import new_token
 
     token, digest = new_token()
-    logs.say("Give the token to the HTTP client; put its SHA-256 in the config file (the token itself is not kept):")
-    sys.stdout.write(f'token: {token}\n\n[tokens.NAME]\nsha256 = "{digest}"\naccounts = ["ACCOUNT"]\n')
+    table = "connectors" if opts.connector else "tokens"
+    who = "the person adding the connector" if opts.connector else "the HTTP client"
+    logs.say(f"Give it to {who}; put its SHA-256 in the config file (the code itself is not kept):")
+    sys.stdout.write(f'{table[:-1]}: {token}\n\n[{table}.NAME]\nsha256 = "{digest}"\naccounts = ["ACCOUNT"]\n')
     return 0
