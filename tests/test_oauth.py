@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import secrets
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import anyio
 import httpx2
 import pytest
 from mcp import Client
@@ -28,7 +35,8 @@ from opportunity_mcp.http_app import HttpOptions
 from opportunity_mcp.journal import open_journal
 from opportunity_mcp.sandbox import SandboxState
 from tests.asgi import BASE, Alternating, serving
-from tests.conftest import text_of
+from tests.conftest import CANARY_KEY, COMMAND, text_of
+from tests.npm_tools import PLAYWRIGHT, ROOT, npm_install
 
 pytestmark = pytest.mark.anyio
 CODE = "connector-sales-0123456789"  # what the operator hands out; only its SHA-256 is configured
@@ -283,3 +291,74 @@ async def test_a_connector_code_is_no_bearer_token(oauth_config: ServerConfig) -
         headers = {"Authorization": f"Bearer {CODE}", "Accept": "application/json, text/event-stream"}
         answer = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers)
         assert answer.status_code == 401
+
+
+@pytest.mark.slow
+def test_a_person_connects_in_headless_chromium(sandbox_server: Any, sandbox: SandboxState, tmp_path: Path) -> None:
+    """The consent page in a real browser, the server a real process: the code typed into the page
+    comes back to the client as an authorization code, which buys a token that writes."""
+    chromium, node = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("node")
+    assert chromium and node, "Debian's chromium package and node are needed (make test installs them as root)"
+    npm_install(tmp_path, PLAYWRIGHT)
+    shutil.copy(ROOT / "tests" / "browser" / "consent.mjs", tmp_path / "consent.mjs")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    (tmp_path / "oauth.toml").write_text('[connectors.sales]\nenv = "SALES_CODE"\naccounts = ["plazbot"]\n')
+    env = {
+        **os.environ,
+        "PLAZBOT_BASE_URL": sandbox_server.url,
+        "PLAZBOT_API_KEY": CANARY_KEY,
+        "PLAZBOT_WORKSPACE_ID": "ws-sandbox",
+        "OPPORTUNITY_MCP_PUBLIC_URL": base,
+        "OPPORTUNITY_MCP_JOURNAL": str(tmp_path / "journal.sqlite3"),
+        "SALES_CODE": CODE,
+    }
+    argv = [COMMAND, "--transport", "http", "--port", str(port), "--config", str(tmp_path / "oauth.toml")]
+    with subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as server:
+        assert server.stderr is not None
+        banner, deadline = "", time.monotonic() + 30
+        while "listening on" not in banner and time.monotonic() < deadline and server.poll() is None:
+            banner += server.stderr.readline()
+        try:
+            assert "listening on" in banner, banner
+            with httpx2.Client(base_url=base, timeout=30) as http:
+                registered = http.post(
+                    "/register",
+                    json={"redirect_uris": [CALLBACK], "client_name": "Claude", "token_endpoint_auth_method": "none"},
+                )
+                client_id = registered.json()["client_id"]
+                verifier, challenge = pkce()
+                query = {
+                    "response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK, "state": "st-9",
+                    "code_challenge": challenge, "code_challenge_method": "S256", "resource": f"{base}/mcp",
+                }  # fmt: skip
+                url = str(httpx2.URL(f"{base}/authorize", params=query))
+                walked = subprocess.run(
+                    [node, "consent.mjs", url, CODE, CALLBACK, chromium],
+                    cwd=tmp_path,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+                assert walked.returncode == 0, walked.stderr
+                assert "title Connect Claude" in walked.stdout
+                back = parse_qs(urlsplit(walked.stdout.split("back ", 1)[1].strip()).query)
+                assert back["state"] == ["st-9"]
+                data = {**exchange(client_id, back["code"][0], verifier), "resource": f"{base}/mcp"}
+                token = http.post("/token", data=data).json()["access_token"]
+            made = anyio.run(_create_with, f"{base}/mcp", token)
+            assert not made.is_error, text_of(made)
+            assert len(sandbox.plazbot) == 1
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+async def _create_with(url: str, token: str) -> Any:
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http,
+        Client(streamable_http_client(url, http_client=http), mode="legacy") as client,
+    ):
+        return await client.call_tool("create_opportunity", DEAL)

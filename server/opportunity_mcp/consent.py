@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from typing import Any
+from urllib.parse import urlsplit
 
 from mcp.server.auth.provider import construct_redirect_uri
 from starlette.requests import Request
@@ -25,9 +26,18 @@ HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
     ),
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # no-referrer would make the form post Origin: null
     "Cache-Control": "no-store",
 }
+
+
+def _headers(redirect_uri: str) -> dict[str, str]:
+    """The page's headers; the form may lead only here and, by the redirect that follows a right code,
+    to the client's registered callback (browsers hold a form's redirect to `form-action` too)."""
+    parts = urlsplit(redirect_uri)
+    back = f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+    policy = HEADERS["Content-Security-Policy"].replace("form-action 'self'", f"form-action 'self' {back}".rstrip())
+    return {**HEADERS, "Content-Security-Policy": policy}
 
 
 def _page(request: dict[str, Any], sealed: str, problem: str = "", status: int = 200) -> HTMLResponse:
@@ -46,7 +56,7 @@ administrator gave you; the connection will reach only the accounts that code al
 <label for="code">Connector code</label>
 <input id="code" name="code" type="password" autocomplete="off" required maxlength="200">
 <button type="submit">Connect</button></form></body></html>"""
-    return HTMLResponse(body, status_code=status, headers=HEADERS)
+    return HTMLResponse(body, status_code=status, headers=_headers(str(request.get("redirect_uri", ""))))
 
 
 def _refused(message: str, status: int) -> HTMLResponse:
