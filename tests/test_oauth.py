@@ -159,10 +159,10 @@ async def test_the_metadata_is_where_clients_look(oauth_config: ServerConfig) ->
     async with fleet(oauth_config) as both, httpx2.AsyncClient(transport=both, base_url=BASE) as http:
         for path in ("/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"):
             found = (await http.get(path)).json()
-            assert (found["resource"] == RESOURCE and found["authorization_servers"] == [f"{BASE}/"]) or found[
-                "authorization_servers"
-            ] == [BASE], found
+            # The issuer, character for character as the authorization server's metadata says it.
+            assert found["resource"] == RESOURCE and found["authorization_servers"] == [BASE], found
         server = (await http.get("/.well-known/oauth-authorization-server")).json()
+        assert server["issuer"] == BASE
         assert server["code_challenge_methods_supported"] == ["S256"] and server["registration_endpoint"]
         unauthenticated = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
         assert unauthenticated.status_code == 401

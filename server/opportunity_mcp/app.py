@@ -8,6 +8,7 @@ import hashlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import anyio
 import httpx2
@@ -30,7 +31,7 @@ from opportunity_mcp.oauth import OAuthProvider
 from opportunity_mcp.prompts import as_mcp, load
 from opportunity_mcp.scrub import KNOWN
 from opportunity_mcp.tools import build_tools
-from opportunity_mcp.tools.access import State, scoped_accounts
+from opportunity_mcp.tools.access import State, scoped_accounts, within_path
 from opportunity_mcp.tools.reconcile import in_background, reconcile_rows
 from opportunity_mcp.tools.references import ReferenceCache
 from opportunity_mcp.untrusted import ID_LIMIT, clean, quoted
@@ -122,14 +123,19 @@ def _auth(tokens: TokenVerifier | None, oauth: OAuthProvider | None, url: str) -
     """Static tokens alone advertise nothing; the authorization server publishes its metadata and
     takes only tokens issued for this server's own URL (RFC 8707)."""
     if oauth is not None:
-        return AuthSettings(
-            issuer_url=AnyHttpUrl(oauth.public_url),
-            resource_server_url=AnyHttpUrl(oauth.resource),
-            client_registration_options=ClientRegistrationOptions(enabled=True),
-            revocation_options=RevocationOptions(enabled=True),
-            validate_token_resource=True,
+        # Given as text, so the issuer keeps its exact form (no trailing slash) everywhere it is
+        # published: clients compare it character for character (RFC 8414).
+        return AuthSettings.model_validate(
+            {"issuer_url": oauth.public_url, "resource_server_url": oauth.resource} | _OAUTH_OPTIONS
         )
     return None if tokens is None else AuthSettings(issuer_url=AnyHttpUrl(url), resource_server_url=None)
+
+
+_OAUTH_OPTIONS: dict[str, Any] = {
+    "client_registration_options": ClientRegistrationOptions(enabled=True),
+    "revocation_options": RevocationOptions(enabled=True),
+    "validate_token_resource": True,
+}
 
 
 def state_key(config: ServerConfig) -> str:
@@ -201,7 +207,9 @@ def build_server(
         if not current:
             return "No writes yet."
         if tokens is None and oauth is None:
-            return journal_lines(await current[0].recent(20))
+            only = within_path(None)  # a per-account URL shows that account's writes alone
+            targets = None if only is None else {a.target for a in config.accounts if a.name in only}
+            return journal_lines(await current[0].recent(20, targets))
         # A token sees the writes of the accounts it may write to, nobody else's: filtered in the
         # query, before the limit, so another account's burst cannot push them out.
         token = get_access_token()

@@ -89,6 +89,8 @@ def consent_routes(provider: OAuthProvider) -> list[tuple[str, str, Any]]:
         grant = provider.connector(code) if 0 < len(code) <= 200 else None
         if grant is None:
             return _page(found, sealed, "That code is not right. Check it with your administrator.", 400)
+        if not provider.scopes(found, grant):
+            return _page(found, sealed, "That code does not open the account of this URL.", 403)
         issued = await provider.issue_code(found, grant)
         target = construct_redirect_uri(found["redirect_uri"], code=issued, state=found["state"])
         return RedirectResponse(target, status_code=302, headers={"Cache-Control": "no-store"})

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from opportunity_mcp import __version__
+from opportunity_mcp.account_paths import AccountPaths
 from opportunity_mcp.app import build_server
 from opportunity_mcp.auth import StaticTokens
 from opportunity_mcp.config import ConfigError, HttpSettings, ServerConfig, TokenGrant
@@ -80,7 +81,8 @@ def build_http_app(config: ServerConfig, journal: Journal, options: HttpOptions)
             raise ConfigError(
                 "connectors need OPPORTUNITY_MCP_PUBLIC_URL: the https:// origin clients reach this server at"
             )
-        oauth = OAuthProvider(journal, config.public_url, connectors, StaticTokens(bearer))
+        accounts = frozenset(a.name for a in config.accounts)
+        oauth = OAuthProvider(journal, config.public_url, connectors, StaticTokens(bearer), accounts)
     server = build_server(config, journal, tokens=tokens, url=options.url, stateless=True, oauth=oauth)
     for path, endpoint in options.routes:
         server.custom_route(path, methods=["GET"])(endpoint)
@@ -108,5 +110,7 @@ def build_http_app(config: ServerConfig, journal: Journal, options: HttpOptions)
         max_request_body_size=http.max_body,
     )
     app.add_middleware(PostOnly)
+    every = frozenset(a.name for a in config.accounts)
+    app.add_middleware(AccountPaths, accounts=every, public_url=oauth.public_url if oauth else None)
     app.add_middleware(BodyTimeout, seconds=http.body_timeout)
     return app

@@ -46,9 +46,18 @@ def digest(secret: str) -> str:
 
 
 class OAuthProvider(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken, AccessToken]):
-    def __init__(self, journal: Journal, public_url: str, connectors: tuple[TokenGrant, ...], bearer: StaticTokens):
+    def __init__(
+        self,
+        journal: Journal,
+        public_url: str,
+        connectors: tuple[TokenGrant, ...],
+        bearer: StaticTokens,
+        accounts: frozenset[str] = frozenset(),
+    ) -> None:
         self.journal, self.public_url, self.bearer = journal, public_url.rstrip("/"), bearer
         self.resource = f"{self.public_url}/mcp"
+        # Each account's own URL is a resource of this server too (`account_paths`).
+        self.resources = {self.resource: None} | {f"{self.public_url}/a/{a}/mcp": a for a in accounts}
         self.connectors = {g.digest: g for g in connectors}
         # Signs the consent page's request: derived from the connector digests, which every replica shares.
         self._key = hashlib.sha256(b"opportunity-mcp/consent\0" + "".join(sorted(self.connectors)).encode()).digest()
@@ -66,8 +75,8 @@ class OAuthProvider(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshT
     # --- authorize: to the consent page, with the request signed -------------------------------------
 
     async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
-        if params.resource is not None and params.resource.rstrip("/") != self.resource:
-            raise AuthorizeError("invalid_request", f"resource must be {self.resource}")
+        if params.resource is not None and params.resource.rstrip("/") not in self.resources:
+            raise AuthorizeError("invalid_request", f"resource must be {self.resource} or an account's URL")
         if not params.state:
             raise AuthorizeError("invalid_request", "state is required")
         request = {
@@ -77,7 +86,7 @@ class OAuthProvider(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshT
             "explicit": params.redirect_uri_provided_explicitly,
             "challenge": params.code_challenge,
             "state": params.state,
-            "resource": params.resource or self.resource,
+            "resource": (params.resource or self.resource).rstrip("/"),
             "expires": int(time.time() + CONSENT_SECONDS),
         }
         return f"{self.public_url}/oauth/consent?request={self.seal(request)}"
@@ -105,12 +114,20 @@ class OAuthProvider(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshT
         """The connector a code a person typed names (compared by digest)."""
         return self.connectors.get(token_digest(code.strip()))
 
+    def scopes(self, request: dict[str, Any], grant: TokenGrant) -> list[str]:
+        """The accounts a consented request gets: the connector's, narrowed to the account whose URL
+        the client connects to (none: that code does not open it)."""
+        only = self.resources.get(request["resource"])
+        if only is None:
+            return sorted(grant.accounts)
+        return [only] if "*" in grant.accounts or only in grant.accounts else []
+
     async def issue_code(self, request: dict[str, Any], grant: TokenGrant) -> str:
         """An authorization code for the consented request: its accounts are the connector's."""
         code = secrets.token_urlsafe(32)
         data = AuthorizationCode(
             code="",
-            scopes=sorted(grant.accounts),
+            scopes=self.scopes(request, grant),
             expires_at=time.time() + CODE_SECONDS,
             client_id=request["client_id"],
             code_challenge=request["challenge"],
@@ -173,7 +190,9 @@ class OAuthProvider(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshT
     async def load_access_token(self, token: str) -> AccessToken | None:
         data = await self.journal.grant(digest(token), "access")
         if data is not None:
-            return AccessToken.model_validate({**data, "token": digest(token)})
+            # Any of this server's own URLs is this resource (the URL narrows the accounts itself).
+            resource = self.resource if data.get("resource") in self.resources else data.get("resource")
+            return AccessToken.model_validate({**data, "token": digest(token), "resource": resource})
         static = await self.bearer.verify_token(token)  # a static bearer token, good for this server only
         return None if static is None else static.model_copy(update={"resource": self.resource})
 

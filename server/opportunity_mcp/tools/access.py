@@ -4,6 +4,7 @@ the limits), the caller's allowance, and its own arguments validated into one-li
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -55,16 +56,29 @@ class State:
     def allowed(self) -> frozenset[str] | None:
         """The account names this call may write to; None for all of them."""
         if self.open_access:
-            return None
+            return within_path(None)
         token = get_access_token()
         if token is None:  # the HTTP layer lets no call through without a token; fail closed anyway
             raise ToolError("Not authenticated: send the bearer token this server gave you.")
         return scoped_accounts(token.scopes)
 
 
+# The account a per-account URL (/a/{account}/mcp) serves, set by the HTTP layer for its request.
+PATH_ACCOUNT: ContextVar[str | None] = ContextVar("opportunity_mcp_path_account", default=None)
+
+
+def within_path(allowed: frozenset[str] | None) -> frozenset[str] | None:
+    """`allowed` narrowed to the account the request's URL names, if it names one."""
+    path = PATH_ACCOUNT.get()
+    if path is None:
+        return allowed
+    return frozenset({path}) if allowed is None else allowed & {path}
+
+
 def scoped_accounts(scopes: Collection[str]) -> frozenset[str] | None:
-    """The account names a token's scopes allow (its scopes are account names, or "*"); None: all."""
-    return None if "*" in scopes else frozenset(scopes)
+    """The account names a token's scopes allow (its scopes are account names, or "*"), within the
+    account the request's URL names; None: all."""
+    return within_path(None if "*" in scopes else frozenset(scopes))
 
 
 def idempotency_key(ctx: Context[Any, Any], argument: str | None) -> str | None:
