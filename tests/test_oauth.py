@@ -362,3 +362,12 @@ async def _create_with(url: str, token: str) -> Any:
         Client(streamable_http_client(url, http_client=http), mode="legacy") as client,
     ):
         return await client.call_tool("create_opportunity", DEAL)
+
+
+async def test_the_oauth_endpoints_keep_the_host_rule(oauth_config: ServerConfig) -> None:
+    async with fleet(oauth_config) as both, httpx2.AsyncClient(transport=both, base_url=BASE) as http:
+        rebound = await http.get("/.well-known/oauth-authorization-server", headers={"Host": "evil.example"})
+        assert rebound.status_code == 421
+        token = await http.post("/token", data={"grant_type": "x"}, headers={"Host": "evil.example:8765"})
+        assert token.status_code == 421
+        assert (await http.get("/.well-known/oauth-authorization-server")).status_code == 200

@@ -75,3 +75,26 @@ async def _json(send: Send, body: dict[str, Any]) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": data})
+
+
+OAUTH_PATHS = ("/.well-known/", "/authorize", "/token", "/register", "/revoke", "/oauth/")
+LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]")
+
+
+class OAuthHosts:
+    """The OAuth endpoints under the MCP endpoint's Host rule: a request naming another host (DNS
+    rebinding) gets 421, as the SDK answers it on /mcp."""
+
+    def __init__(self, app: ASGIApp, hosts: tuple[str, ...]) -> None:
+        self.app, self.hosts = app, hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(OAUTH_PATHS):
+            host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+            if not any(host == h or (h.endswith(":*") and host.startswith(h[:-1])) for h in self.hosts):
+                body = b"Invalid Host header"
+                headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
+                await send({"type": "http.response.start", "status": 421, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)

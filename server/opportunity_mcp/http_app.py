@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from opportunity_mcp import __version__
-from opportunity_mcp.account_paths import AccountPaths
+from opportunity_mcp.account_paths import LOOPBACK_HOSTS, AccountPaths, OAuthHosts
 from opportunity_mcp.app import build_server
 from opportunity_mcp.auth import StaticTokens
 from opportunity_mcp.config import ConfigError, HttpSettings, ServerConfig, TokenGrant
@@ -112,5 +112,8 @@ def build_http_app(config: ServerConfig, journal: Journal, options: HttpOptions)
     app.add_middleware(PostOnly)
     every = frozenset(a.name for a in config.accounts)
     app.add_middleware(AccountPaths, accounts=every, public_url=oauth.public_url if oauth else None)
+    if oauth is not None:
+        hosts = tuple(security.allowed_hosts) if security is not None else LOOPBACK_HOSTS
+        app.add_middleware(OAuthHosts, hosts=hosts)
     app.add_middleware(BodyTimeout, seconds=http.body_timeout)
     return app
