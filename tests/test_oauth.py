@@ -371,3 +371,11 @@ async def test_the_oauth_endpoints_keep_the_host_rule(oauth_config: ServerConfig
         token = await http.post("/token", data={"grant_type": "x"}, headers={"Host": "evil.example:8765"})
         assert token.status_code == 421
         assert (await http.get("/.well-known/oauth-authorization-server")).status_code == 200
+
+
+async def test_the_oauth_endpoints_take_small_bodies_only(oauth_config: ServerConfig) -> None:
+    async with fleet(oauth_config) as both, httpx2.AsyncClient(transport=both, base_url=BASE) as http:
+        huge = await http.post(
+            "/register", content=b"{" + b" " * 70_000 + b"}", headers={"Content-Type": "application/json"}
+        )
+        assert huge.status_code == 413

@@ -121,3 +121,24 @@ def test_the_crms_times_are_read_whatever_their_precision() -> None:
     assert made_since("2026-12-06T10:00:00.1234567Z", since=1796551200.0)  # Plazbot's seven digits
     assert not made_since("2020-01-01T00:00:00Z", since=1796551200.0)
     assert not made_since(None, since=0) and not made_since("yesterday", since=0)
+
+
+async def test_an_update_whose_answer_was_lost_is_confirmed_by_reading_the_deal(
+    client: Client, sandbox: SandboxState
+) -> None:
+    deal = add_plazbot_deal(sandbox, "Plan anual", "contact-456", amount=100)
+    # A 500 is no answer to trust (nor to retry blindly), yet the CRM applied the change.
+    sandbox.inject(Fault(route="plazbot.update", status=500, apply=True))
+    arguments = {"opportunityId": deal["id"], "field": "amount", "value": 250}
+    failed, said, env = await call(client, "update_opportunity_field", arguments)
+    assert not failed and env["action"] == "updated" and "confirmed by reading it back" in said, said
+    assert sandbox.plazbot[deal["id"]]["amount"] == 250 and len(sandbox.requests_to("plazbot.update")) == 1
+
+
+async def test_an_update_the_deal_does_not_show_is_sent_once_more(client: Client, sandbox: SandboxState) -> None:
+    deal = add_plazbot_deal(sandbox, "Plan anual", "contact-456", amount=100)
+    sandbox.inject(Fault(route="plazbot.update", status=500))  # not applied
+    arguments = {"opportunityId": deal["id"], "field": "amount", "value": 250}
+    failed, said, env = await call(client, "update_opportunity_field", arguments)
+    assert not failed and env["action"] == "updated" and "sent once more" in said, said
+    assert sandbox.plazbot[deal["id"]]["amount"] == 250 and len(sandbox.requests_to("plazbot.update")) == 2

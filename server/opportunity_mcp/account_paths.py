@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any
 
+from mcp.server.transport_security import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opportunity_mcp.tools.access import PATH_ACCOUNT
@@ -81,12 +82,16 @@ OAUTH_PATHS = ("/.well-known/", "/authorize", "/token", "/register", "/revoke", 
 LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]")
 
 
+OAUTH_BODY = 64 * 1024  # an OAuth request is a few hundred bytes
+
+
 class OAuthHosts:
-    """The OAuth endpoints under the MCP endpoint's Host rule: a request naming another host (DNS
-    rebinding) gets 421, as the SDK answers it on /mcp."""
+    """The OAuth endpoints under the MCP endpoint's Host rule (a request naming another host, DNS
+    rebinding, gets 421, as the SDK answers it on /mcp) and a body limit of their own (413)."""
 
     def __init__(self, app: ASGIApp, hosts: tuple[str, ...]) -> None:
         self.app, self.hosts = app, hosts
+        self.limited = RequestBodyLimitMiddleware(app, OAUTH_BODY)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(OAUTH_PATHS):
@@ -97,4 +102,6 @@ class OAuthHosts:
                 await send({"type": "http.response.start", "status": 421, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return
+            await self.limited(scope, receive, send)
+            return
         await self.app(scope, receive, send)

@@ -60,5 +60,5 @@ def _checked(fields: dict[str, Any]) -> dict[str, Any]:
 CustomValues = Annotated[
     dict[str, Any], BeforeValidator(_json_object), AfterValidator(_checked), WithJsonSchema({"type": "object"})
 ]
-CUSTOM_HELP = 'By field name: {"Budget": 5000}'
+CUSTOM_HELP = "Field name → value"
 CustomField = Annotated[CustomValues | None, Field(description=CUSTOM_HELP)]

@@ -87,13 +87,13 @@ Name = Annotated[str, _text(200)]
 IdemKey = Annotated[str, _text(200)]
 _KEY_HELP = "Triggering message id"
 # The human alternative to the id argument before it: give one of the pair.
-PHONE_HELP = "Or contact phone (+code)"
-EMAIL_HELP = "Or contact email"
+PHONE_HELP = "Or phone (+code)"
+EMAIL_HELP = "Or email"
 _SELLER_HELP = "Or seller email"
 _STAGE_HELP = "Or stage name"
 _DUP_HELP = "Even if a duplicate"
-DryRun = Annotated[StrictBool, Field(description="Preview, write nothing")]
-Confirmation = Annotated[str | None, _text(200), Field(description="Code a preview gave")]
+DryRun = Annotated[StrictBool, Field(description="Preview only")]
+Confirmation = Annotated[str | None, _text(200), Field(description="Code from a preview")]
 IsoDate = Annotated[str, Field(json_schema_extra={"format": "date"}), AfterValidator(iso_date)]
 
 

@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,14 +126,16 @@ async def gate(
     account: Account,
     payload: Mapping[str, Any],
     facts: WriteFacts,
-    words: str,
+    describe: Callable[[], str],
     code: str | None,
 ) -> Go | CallToolResult | InputRequiredResult:
-    """Go, or what to answer instead of writing: a question for the client, or a preview with a code."""
+    """Go, or what to answer instead of writing: a question for the client, or a preview with a code.
+    The write is put in words (`describe`) only when a person is to see it."""
     rule = account.option("confirm")
     why = parse_policy(rule).reason(facts) if rule else None
     if why is None:
         return Go()
+    words = describe()
     if code is not None:
         if not valid(account, tool, payload, code):
             raise ToolError(

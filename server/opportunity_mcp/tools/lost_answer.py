@@ -22,6 +22,7 @@ from opportunity_mcp.tools.read_back import Check, Seen
 log = logging.getLogger(__name__)
 CONFIRMED = "the CRM's answer was lost; the write was confirmed by reading it back"
 SENT_AGAIN = "the CRM's answer was lost and the CRM did not have the write {s:g} s later, so it was sent once more"
+RESENT_CHANGE = "the CRM's answer was lost and the deal did not show the change, so it was sent once more"
 MARGIN = 1.0  # seconds a write sent again needs at least
 
 
@@ -61,7 +62,7 @@ async def sent_or_read_back(
             seen = await seen_by(check, policy, started)
     if seen is False and policy.remaining() >= MARGIN:
         try:
-            return noted(await send(policy), SENT_AGAIN.format(s=settle if check.creates else 0))
+            return noted(await send(policy), SENT_AGAIN.format(s=settle) if check.creates else RESENT_CHANGE)
         except CrmError as again:
             if again.outcome_known:
                 raise

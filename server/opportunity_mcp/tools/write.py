@@ -188,8 +188,8 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult | In
 async def _confirmed(ctx: Context[Any, Any], write: Write) -> Go | CallToolResult | InputRequiredResult:
     code = getattr(write.args, "confirmation", None)
     return await gate(
-        ctx, tool=write.tool, account=write.account, payload=write.payload, facts=write.facts, words=write.words,
-        code=code,
+        ctx, tool=write.tool, account=write.account, payload=write.payload, facts=write.facts,
+        describe=lambda: write.words, code=code,
     )  # fmt: skip
 
 
