@@ -37,6 +37,7 @@ from opportunity_mcp.tools.resolve import norm
 SLACK = 5.0  # seconds the CRM's clock may run behind this server's
 PAGES = 100  # pages of a Plazbot list a look may read (about 2,000 deals), within the budget
 Seen = WriteResult | tuple[str, ...] | bool | None
+_COMPACT = json.JSONEncoder(separators=(",", ":"), default=str)  # built once: one per call costs
 Look = Callable[[CallPolicy, float], Awaitable[Seen]]
 
 
@@ -50,7 +51,7 @@ class Check:
     creates: bool = True
 
     def intent_json(self) -> str:
-        return json.dumps(self.intent, separators=(",", ":"))
+        return _COMPACT.encode(self.intent)
 
 
 def made_since(changed: str | None, since: float) -> bool:
