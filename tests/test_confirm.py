@@ -243,3 +243,17 @@ async def test_over_http_across_two_replicas(strict: ServerConfig, sandbox: Sand
         assert min(both.seen) > 0
     assert not failed and result["confirmed"] in ("confirmed by the user", "confirmed with code"), text
     assert len(sandbox.plazbot) == 1
+
+
+async def test_a_code_confirms_one_write_and_only_what_it_was_given_for(
+    strict: ServerConfig, sandbox: SandboxState
+) -> None:
+    async with Client(build_server(strict), mode="legacy") as client:
+        _, _, preview = await call(client, "create_opportunity", DEAL)
+        code = preview["confirmation"]
+        forced = await call(client, "create_opportunity", {**DEAL, "allowDuplicate": True, "confirmation": code})
+        assert forced[0] and "does not match this write" in forced[1]
+        first = await call(client, "create_opportunity", {**DEAL, "confirmation": code})
+        again = await call(client, "create_opportunity", {**DEAL, "confirmation": code})
+    assert not first[0] and not again[0] and again[2]["action"] == "already_done", again[1]
+    assert len(sandbox.plazbot) == 1

@@ -184,3 +184,15 @@ async def test_plazbot_create_says_where_its_custom_fields_go(client: Client, sa
     arguments = {"name": "Plan", "description": "d", "amount": 1, "customFields": {"Budget": 1}}
     result = await client.call_tool("create_opportunity", arguments)
     assert result.is_error and "update_opportunity_field" in text_of(result) and sandbox.plazbot == {}
+
+
+async def test_values_are_read_exactly(client: Client, sandbox: SandboxState) -> None:
+    mine = deal(sandbox)
+    week = await upsert(client, {"id": mine["id"], "customFields": {"Preferred date": "2026-W01-1"}})
+    assert week[0] and "YYYY-MM-DD" in week[1]
+    big = 12345678901234
+    failed, said, _ = await upsert(client, {"id": mine["id"], "customFields": {"Product": big}})
+    assert not failed, said
+    assert {"id": "cf-product", "fieldValue": str(big)} in sandbox.leadconnector[mine["id"]]["customFields"]
+    huge = await upsert(client, {"id": mine["id"], "customFields": {"Product": 10**400}})
+    assert huge[0] and "Invalid arguments" in huge[1]

@@ -151,6 +151,13 @@ async def test_a_chat_client_connects_with_oauth_and_sees_only_its_accounts(
             "/revoke", data={"token": token, "client_id": storage.client.client_id, "client_secret": ""}
         )
         assert revoked.status_code == 200, revoked.text
+        # Revoking the refresh token revokes its access token too.
+        pair = {
+            "grant_type": "refresh_token",
+            "refresh_token": fresh.json()["refresh_token"],
+            "client_id": storage.client.client_id,
+        }
+        assert (await browser.post("/token", data=pair)).status_code == 400  # its pair went with the access token
         refused = await browser.post("/mcp", json=ping, headers=mcp_headers)
         assert refused.status_code == 401 and "resource_metadata=" in refused.headers["www-authenticate"]
 
@@ -166,6 +173,25 @@ async def test_the_metadata_is_where_clients_look(oauth_config: ServerConfig) ->
         assert server["code_challenge_methods_supported"] == ["S256"] and server["registration_endpoint"]
         unauthenticated = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
         assert unauthenticated.status_code == 401
+
+
+async def test_a_grant_goes_with_its_connector_code(oauth_config: ServerConfig) -> None:
+    async with fleet(oauth_config) as both, httpx2.AsyncClient(transport=both, base_url=BASE) as http:
+        client_id = await register(http)
+        verifier, challenge = pkce()
+        page = await http.get((await authorize(http, client_id, challenge)).headers["location"])
+        assert "After this you go back to <b>127.0.0.1:33418</b>" in page.text  # where the code goes
+        tokens = (
+            await http.post("/token", data=exchange(client_id, await a_code(http, client_id, challenge), verifier))
+        ).json()
+    other = TokenGrant("other", token_digest("another-code-0123456789"), frozenset({"sandbox-plazbot"}), connector=True)
+    removed = replace(oauth_config, tokens=(other,))  # the operator took the sales code out
+    async with fleet(removed) as both, httpx2.AsyncClient(transport=both, base_url=BASE) as http:
+        headers = {"Authorization": f"Bearer {tokens['access_token']}", "Accept": "application/json, text/event-stream"}
+        answer = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers)
+        assert answer.status_code == 401
+        refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client_id}
+        assert (await http.post("/token", data=refresh)).status_code == 400
 
 
 # --- the refusals ------------------------------------------------------------------------------

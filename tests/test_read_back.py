@@ -142,3 +142,28 @@ async def test_an_update_the_deal_does_not_show_is_sent_once_more(client: Client
     failed, said, env = await call(client, "update_opportunity_field", arguments)
     assert not failed and env["action"] == "updated" and "sent once more" in said, said
     assert sandbox.plazbot[deal["id"]]["amount"] == 250 and len(sandbox.requests_to("plazbot.update")) == 2
+
+
+async def test_a_create_that_timed_out_is_never_sent_again_on_the_spot(
+    config: ServerConfig, sandbox: SandboxState
+) -> None:
+    # The CRM may still be working on a request it did not answer in time: absent is not sure yet.
+    sandbox.inject(Fault(route="plazbot.create", status=503, delay=1.0))  # not applied, answered too late
+    async with Client(build_server(replace(config, settle=SETTLE, http_timeout=0.5)), mode="legacy") as client:
+        failed, said, _ = await call(client, "create_opportunity", DEAL)
+    assert failed and "may or may not have been created" in said
+    assert sandbox.plazbot == {} and len(sandbox.requests_to("plazbot.create")) == 1
+
+
+async def test_an_update_of_what_a_deal_does_not_show_is_not_confirmed_by_reading(
+    client: Client, sandbox: SandboxState
+) -> None:
+    from opportunity_mcp.sandbox import LC_PIPELINE
+    from opportunity_mcp.sandbox.deals import add_lc_deal
+
+    deal = add_lc_deal(
+        sandbox, "Plan anual", "LiKJ2vnRg5ETM8Z19K7", pipeline=LC_PIPELINE, stage="7915dedc-8f18-44d5-8bc3-77c04e994a10"
+    )
+    sandbox.inject(Fault(route="lc.upsert", status=500, times=10))  # not applied, every time
+    failed, said, _ = await call(client, "upsert_opportunity", {"id": deal["id"], "assignedTo": "user-lc-2"})
+    assert failed and "confirmed" not in said  # the seller is not in what a deal shows: never a false done

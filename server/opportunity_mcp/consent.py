@@ -1,7 +1,8 @@
 """The OAuth consent page: plain HTML, no script. It names the client asking and takes the connector
 code an operator issued (`[connectors.NAME]`); the right code sends the browser back to the client
 with an authorization code for that connector's accounts. A wrong code says so, and after
-`MAX_TRIES` wrong codes in `TRY_WINDOW` seconds for one client and address the page refuses more.
+`MAX_TRIES` wrong codes in `TRY_WINDOW` seconds for one client and address (or 20 for one address,
+however many clients it registers) the page refuses more.
 
 The page cannot be framed, posts only to itself, and a post from another origin is refused; the
 request it carries is signed by the server (`OAuthProvider.seal`) and expires."""
@@ -19,7 +20,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from opportunity_mcp.oauth import OAuthProvider
 from opportunity_mcp.untrusted import clean
 
-MAX_TRIES = 5
+MAX_TRIES = 5  # wrong codes per client and address in the window
+MAX_TRIES_PER_ADDRESS = 20  # and per address, whichever clients it registers
 TRY_WINDOW = 900.0
 HEADERS = {
     "X-Frame-Options": "DENY",
@@ -35,13 +37,19 @@ def _headers(redirect_uri: str) -> dict[str, str]:
     """The page's headers; the form may lead only here and, by the redirect that follows a right code,
     to the client's registered callback (browsers hold a form's redirect to `form-action` too)."""
     parts = urlsplit(redirect_uri)
-    back = f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+    if parts.scheme in ("http", "https") and parts.netloc:
+        back = f"{parts.scheme}://{parts.netloc}"
+    else:  # a native app's own scheme (cursor://…): the scheme is the source
+        back = f"{parts.scheme}:" if parts.scheme.isalnum() else ""
     policy = HEADERS["Content-Security-Policy"].replace("form-action 'self'", f"form-action 'self' {back}".rstrip())
     return {**HEADERS, "Content-Security-Policy": policy}
 
 
 def _page(request: dict[str, Any], sealed: str, problem: str = "", status: int = 200) -> HTMLResponse:
     client = html.escape(clean(str(request.get("client_name") or request.get("client_id") or "an app"), 80))
+    # Any app may register any name: where the code goes back to is what a person can check.
+    parts = urlsplit(str(request.get("redirect_uri", "")))
+    back = html.escape(clean(parts.netloc or f"{parts.scheme}:", 120))
     said = f'<p role="alert"><strong>{html.escape(problem)}</strong></p>' if problem else ""
     body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -50,7 +58,8 @@ def _page(request: dict[str, Any], sealed: str, problem: str = "", status: int =
 input,button{{font-size:1rem;padding:.5rem;width:100%;box-sizing:border-box;margin:.25rem 0}}</style></head>
 <body><h1>Connect {client}</h1>
 <p><b>{client}</b> asks to write CRM opportunities through this server. Enter the connector code your
-administrator gave you; the connection will reach only the accounts that code allows.</p>{said}
+administrator gave you; the connection will reach only the accounts that code allows.</p>
+<p>After this you go back to <b>{back}</b>. If that is not the app you are connecting, stop here.</p>{said}
 <form method="post" action="/oauth/consent">
 <input type="hidden" name="request" value="{html.escape(sealed)}">
 <label for="code">Connector code</label>
@@ -83,11 +92,14 @@ def consent_routes(provider: OAuthProvider) -> list[tuple[str, str, Any]]:
         if found is None:
             return _refused("This sign-in link is not valid or has expired; start again from your app.", 400)
         address = request.client.host if request.client else "-"
-        tries = await provider.journal.count_try(f"{found['client_id']}|{address}", TRY_WINDOW)
-        if tries > MAX_TRIES:
+        keys = (f"{found['client_id']}|{address}", f"*|{address}")
+        wrong = [await provider.journal.count_try(k, TRY_WINDOW, add=False) for k in keys]
+        if wrong[0] >= MAX_TRIES or wrong[1] >= MAX_TRIES_PER_ADDRESS:
             return _page(found, sealed, "Too many wrong codes: wait 15 minutes and try again.", 429)
         grant = provider.connector(code) if 0 < len(code) <= 200 else None
         if grant is None:
+            for key in keys:  # only wrong codes count
+                await provider.journal.count_try(key, TRY_WINDOW)
             return _page(found, sealed, "That code is not right. Check it with your administrator.", 400)
         if not provider.scopes(found, grant):
             return _page(found, sealed, "That code does not open the account of this URL.", 403)

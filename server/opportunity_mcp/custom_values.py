@@ -35,7 +35,9 @@ def _text(value: Any, limit: int, allow: str = "") -> bool:
 def _value(value: Any) -> bool:
     if isinstance(value, bool):
         return False
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        return abs(value) < 10**15  # a whole number a field can hold (math.isfinite overflows on 10**400)
+    if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, list):
         return 1 <= len(value) <= MAX_ITEMS and all(_text(v, ITEM_LIMIT) for v in value)

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from opportunity_mcp import __version__
 from opportunity_mcp.account_paths import LOOPBACK_HOSTS, AccountPaths, OAuthHosts
-from opportunity_mcp.app import build_server
+from opportunity_mcp.app import build_server, state_key
 from opportunity_mcp.auth import StaticTokens
 from opportunity_mcp.config import ConfigError, HttpSettings, ServerConfig, TokenGrant
 from opportunity_mcp.connections import BodyTimeout, PostOnly
@@ -82,7 +82,9 @@ def build_http_app(config: ServerConfig, journal: Journal, options: HttpOptions)
                 "connectors need OPPORTUNITY_MCP_PUBLIC_URL: the https:// origin clients reach this server at"
             )
         accounts = frozenset(a.name for a in config.accounts)
-        oauth = OAuthProvider(journal, config.public_url, connectors, StaticTokens(bearer), accounts)
+        oauth = OAuthProvider(
+            journal, config.public_url, connectors, StaticTokens(bearer), accounts, key=state_key(config)
+        )
     server = build_server(config, journal, tokens=tokens, url=options.url, stateless=True, oauth=oauth)
     for path, endpoint in options.routes:
         server.custom_route(path, methods=["GET"])(endpoint)

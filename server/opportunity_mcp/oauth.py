@@ -53,14 +53,17 @@ class OAuthProvider(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshT
         connectors: tuple[TokenGrant, ...],
         bearer: StaticTokens,
         accounts: frozenset[str] = frozenset(),
+        key: str = "",
     ) -> None:
         self.journal, self.public_url, self.bearer = journal, public_url.rstrip("/"), bearer
         self.resource = f"{self.public_url}/mcp"
         # Each account's own URL is a resource of this server too (`account_paths`).
         self.resources = {self.resource: None} | {f"{self.public_url}/a/{a}/mcp": a for a in accounts}
         self.connectors = {g.digest: g for g in connectors}
-        # Signs the consent page's request: derived from the connector digests, which every replica shares.
-        self._key = hashlib.sha256(b"opportunity-mcp/consent\0" + "".join(sorted(self.connectors)).encode()).digest()
+        self.by_name = {g.name: g for g in connectors}
+        # Signs the consent page's request: from a secret every replica of this configuration shares
+        # (the accounts' own secrets, `app.state_key`), never from what the config file shows.
+        self._key = hashlib.sha256(b"opportunity-mcp/consent\0" + key.encode()).digest()
 
     # --- clients -----------------------------------------------------------------------------------
 
@@ -102,7 +105,7 @@ class OAuthProvider(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshT
         if len(sealed) > 8192 or not body or not mac:
             return None
         good = base64.urlsafe_b64encode(hmac.new(self._key, body.encode(), hashlib.sha256).digest()[:24]).decode()
-        if not hmac.compare_digest(mac, good):
+        if not hmac.compare_digest(mac.encode(), good.encode()):
             return None
         try:
             request: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body.encode()))
@@ -172,7 +175,10 @@ class OAuthProvider(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshT
         if taken is None:
             raise TokenError("invalid_grant", "the refresh token was already used or has expired")
         narrowed = [s for s in scopes if s in refresh_token.scopes] if scopes else refresh_token.scopes
-        return await self._tokens(client, narrowed, refresh_token.resource, refresh_token.subject)
+        still = self.current(narrowed, refresh_token.subject)
+        if not still:
+            raise TokenError("invalid_grant", "the connector code this grant came from no longer opens any account")
+        return await self._tokens(client, still, refresh_token.resource, refresh_token.subject)
 
     async def _tokens(
         self, client: OAuthClientInformationFull, scopes: list[str], resource: str | None, subject: str | None
@@ -180,16 +186,33 @@ class OAuthProvider(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshT
         assert client.client_id is not None
         access, refresh, now = "oat_" + secrets.token_urlsafe(32), "ort_" + secrets.token_urlsafe(32), time.time()
         common = {"client_id": client.client_id, "scopes": scopes, "resource": resource, "subject": subject}
-        for kind, secret, seconds in (("access", access, ACCESS_SECONDS), ("refresh", refresh, REFRESH_SECONDS)):
-            data = {**common, "expires_at": int(now + seconds)}
+        pairs = (("access", access, refresh, ACCESS_SECONDS), ("refresh", refresh, access, REFRESH_SECONDS))
+        for kind, secret, other, seconds in pairs:
+            # Each names its pair's digest, so revoking one revokes both.
+            data = {**common, "expires_at": int(now + seconds), "pair": digest(other)}
             await self.journal.put_grant(digest(secret), kind, client.client_id, data, now + seconds)  # type: ignore[arg-type]
         return OAuthToken(
             access_token=access, expires_in=ACCESS_SECONDS, refresh_token=refresh, scope=" ".join(scopes) or None
         )
 
+    def current(self, scopes: list[str], subject: str | None) -> list[str]:
+        """The accounts a grant still reaches: its connector's as configured now (a code removed or
+        narrowed since takes its grants with it)."""
+        grant = self.by_name.get(subject or "")
+        if grant is None:
+            return []
+        if "*" in grant.accounts:
+            return scopes
+        if "*" in scopes:
+            return sorted(grant.accounts)
+        return [s for s in scopes if s in grant.accounts]
+
     async def load_access_token(self, token: str) -> AccessToken | None:
         data = await self.journal.grant(digest(token), "access")
         if data is not None:
+            data["scopes"] = self.current(data.get("scopes") or [], data.get("subject"))
+            if not data["scopes"]:
+                return None
             # Any of this server's own URLs is this resource (the URL narrows the accounts itself).
             resource = self.resource if data.get("resource") in self.resources else data.get("resource")
             return AccessToken.model_validate({**data, "token": digest(token), "resource": resource})
@@ -199,4 +222,5 @@ class OAuthProvider(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshT
     async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
         # An access token arrives with its digest as `token` (as loaded); a refresh token in plain.
         known = token.token if isinstance(token, AccessToken) else digest(token.token)
-        await self.journal.drop_grants([known])
+        data = await self.journal.grant(known, "access" if isinstance(token, AccessToken) else "refresh") or {}
+        await self.journal.drop_grants([known, *([data["pair"]] if isinstance(data.get("pair"), str) else [])])

@@ -22,6 +22,7 @@ class Deal:
     contact: str | None
     pipeline: str | None = None
     changed: str | None = None  # ISO time of its last change
+    created: str | None = None  # ISO time it was made
     code: str | None = None
     custom: tuple[tuple[str, Any], ...] = ()  # custom field values by field id, as the CRM shows them
 

@@ -92,3 +92,12 @@ class CrmNoAnswer(CrmTransportError):
     """The request was sent but no answer came: timed out or the connection dropped."""
 
     outcome_known = False
+    # Still being worked on at the CRM, maybe (a time-out): a create is then not sent again on the
+    # spot, however absent it looks, only read back (and reconciled later).
+    slow = False
+
+
+class CrmTimedOut(CrmNoAnswer):
+    """The request was sent and its answer did not come in time."""
+
+    slow = True

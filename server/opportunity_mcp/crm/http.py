@@ -30,6 +30,7 @@ from opportunity_mcp.crm.errors import (
     CrmNotFound,
     CrmRateLimited,
     CrmRejected,
+    CrmTimedOut,
     CrmUnavailable,
 )
 from opportunity_mcp.untrusted import MESSAGE_LIMIT, quoted
@@ -115,7 +116,7 @@ async def send(
         ) from None
     except httpx2.TimeoutException as exc:
         log.warning("%s %s %s: no answer in time (%s)", crm, method, path, type(exc).__name__)
-        raise CrmNoAnswer(f"{crm} did not answer in time") from None
+        raise CrmTimedOut(f"{crm} did not answer in time") from None
     except _TooLarge:
         log.warning("%s %s %s: answer larger than %d bytes", crm, method, path, MAX_BODY)
         raise CrmBadResponse(f"{crm} sent an answer too large to be an opportunity") from None

@@ -48,6 +48,7 @@ def read_deal(raw: Mapping[str, Any]) -> Deal | None:
         contact=field(raw, "contactId") or (field(contact, "id") if isinstance(contact, Mapping) else None),
         pipeline=field(raw, "pipelineId"),
         changed=field(raw, "updatedAt", "lastStatusChangeAt", "lastStageChangeAt", "createdAt"),
+        created=field(raw, "createdAt"),
         custom=values_of(raw),
     )
 

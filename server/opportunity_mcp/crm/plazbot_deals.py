@@ -42,6 +42,7 @@ def read_deal(raw: Mapping[str, Any]) -> Deal | None:
         status="closed" if closed else "open",
         contact=field(raw, "contactId"),
         changed=field(raw, "updatedDate", "winLossDate", "creationDate"),
+        created=field(raw, "creationDate"),
         code=field(raw, "opportCode", limit=NAME_LIMIT),
         custom=tuple(
             (clean(name, NAME_LIMIT), item.get("value"))

@@ -28,6 +28,7 @@ from opportunity_mcp.crm.errors import (
     CrmNoAnswer,
     CrmNotSent,
     CrmRateLimited,
+    CrmTimedOut,
     CrmUnavailable,
 )
 from opportunity_mcp.crm.http import send
@@ -83,7 +84,7 @@ async def with_retries(policy: CallPolicy, call: Callable[[float], Awaitable[T]]
         if remaining <= 0.05:
             if attempt == 1:  # nothing left this process: the outcome is known
                 raise CrmNotSent("the call's time budget ran out before the request could be sent")
-            raise CrmNoAnswer("the call's time budget ran out before the CRM answered")
+            raise CrmTimedOut("the call's time budget ran out before the CRM answered")
         policy.requests += 1
         try:
             return await call(remaining)

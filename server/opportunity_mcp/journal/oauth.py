@@ -83,10 +83,15 @@ class OAuthStore(ABC):
 
         await self._write(drop, atomic=True)
 
-    async def count_try(self, key: str, window: float) -> int:
+    async def count_try(self, key: str, window: float, *, add: bool = True) -> int:
         """Count one try under `key` and say how many there were in the window (the first of a new
-        window starts it again)."""
+        window starts it again); with `add` false, only say how many there were."""
         now = time.time()
+        if not add:
+            found = await self._read(
+                lambda db: db.one("SELECT count FROM oauth_tries WHERE key = ? AND since >= ?", (key, now - window))
+            )
+            return int(found[0]) if found else 0
 
         def count(db: Any) -> int:
             db.run(

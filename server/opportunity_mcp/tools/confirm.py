@@ -84,7 +84,7 @@ def valid(account: Account, tool: str, payload: Mapping[str, Any], code: str, no
     expires, current = int(stamp), now or time.time()
     if not current <= expires <= current + CODE_SECONDS + 1:
         return False
-    return hmac.compare_digest(mac, _mac(account, tool, payload, expires))
+    return hmac.compare_digest(mac.encode(), _mac(account, tool, payload, expires).encode())
 
 
 def described(verb: str, payload: Mapping[str, Any], resolved: Mapping[str, str], where: str) -> str:

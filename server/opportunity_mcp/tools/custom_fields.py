@@ -17,6 +17,7 @@ are refused.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
 from decimal import Decimal
@@ -160,7 +161,7 @@ def typed(field: FieldDef, value: Any, reading: Reading) -> str | list[str]:
 
 
 def _text(value: Any, kind: str, arg: str) -> str:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+    if (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and math.isfinite(value)):
         value = _digits(value)  # a number for a text field: its digits, never rounded
     limit, allow = TEXT_LIMITS[kind], "\n\t" if kind == "LARGE_TEXT" else ""
     if not isinstance(value, str) or not 1 <= len(value) <= limit or control_characters(value, allow=allow):
@@ -182,11 +183,20 @@ def _options(field: FieldDef) -> str:
 
 
 def _digits(number: float) -> str:
-    """A number as the text the API stores: 5000, 1200.5, never rounded, no exponent."""
+    """A number as the text the API stores: 5000, 1200.5, never rounded, no exponent (a whole
+    number as given, whatever its size)."""
+    if isinstance(number, int):
+        return str(number)
     return format(Decimal(repr(float(number))).normalize(), "f")
 
 
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
 def _is_date(text: str) -> bool:
+    """YYYY-MM-DD and a real day (not the other ISO forms Python reads, such as 2026-W01-1)."""
+    if not _DAY.fullmatch(text):
+        return False
     try:
         date.fromisoformat(text)
     except ValueError:

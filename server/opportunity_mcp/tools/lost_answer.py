@@ -36,6 +36,25 @@ async def seen_by(check: Check, policy: CallPolicy, since: float) -> Seen:
         return None
 
 
+async def _still_absent(
+    check: Check, policy: CallPolicy, started: float, lost: CrmError, waited: float, settle: float
+) -> Seen:
+    """A create not found: found absent again once the settle time is over (False), or None when that
+    cannot be told in time, or when the CRM may still be working on it (a time-out)."""
+    if _maybe_working(lost):
+        return None  # looked for, never sent again now: the reconciler looks later
+    wait = max(0.0, settle - waited)
+    if policy.remaining() < wait + MARGIN:
+        return None  # no time left to tell absent from late
+    await anyio.sleep(wait)
+    return await seen_by(check, policy, started)
+
+
+def _maybe_working(err: CrmError) -> bool:
+    """A time-out or a gateway's time-out: the CRM may still be writing it, longer than any settle time."""
+    return bool(getattr(err, "slow", False)) or err.status == 504
+
+
 def noted(result: WriteResult, note: str) -> WriteResult:
     return WriteResult(result.opportunity, result.created, result.account, (note, *result.warnings))
 
@@ -54,12 +73,7 @@ async def sent_or_read_back(
     lost_at = time.monotonic()
     seen = await seen_by(check, policy, started)
     if seen is False and check.creates:
-        wait = max(0.0, settle - (time.monotonic() - lost_at))
-        if policy.remaining() < wait + MARGIN:
-            seen = None  # no time left to tell absent from late
-        else:
-            await anyio.sleep(wait)
-            seen = await seen_by(check, policy, started)
+        seen = await _still_absent(check, policy, started, lost, time.monotonic() - lost_at, settle)
     if seen is False and policy.remaining() >= MARGIN:
         try:
             return noted(await send(policy), SENT_AGAIN.format(s=settle) if check.creates else RESENT_CHANGE)

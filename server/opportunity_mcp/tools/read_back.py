@@ -92,7 +92,7 @@ def plazbot_create(client: PlazbotClient, name: str, amount: float, contact: str
             and norm(deal.name or "") == norm(name)
             and deal.amount == amount
             and (deal.contact or None) == (contact or None)
-            and made_since(deal.changed, since)
+            and made_since(deal.created or deal.changed, since)  # made, not only changed, since
         )
 
     async def look(policy: CallPolicy, since: float) -> Seen:
@@ -114,7 +114,7 @@ def leadconnector_new(client: LeadConnectorClient, upsert: Upsert, pipeline: str
             norm(deal.name or "") == norm(name)
             and (value is None or deal.amount == value)
             and (status is None or deal.status == status)
-            and made_since(deal.changed, since)
+            and made_since(deal.created or deal.changed, since)  # made, not only changed, since
         )
 
     async def look(policy: CallPolicy, since: float) -> Seen:
@@ -163,13 +163,19 @@ def plazbot_update(client: PlazbotClient, change: FieldChange) -> Check:
 _LC_SHOWN = {"name": "name", "value": "amount", "status": "status", "stage_id": "stage"}
 
 
-def leadconnector_update(client: LeadConnectorClient, upsert: Upsert) -> Check:
-    """The deal read by id, compared on the fields sent that a deal shows (name, value, status, stage)."""
+def leadconnector_update(client: LeadConnectorClient, upsert: Upsert, *, unshown: bool = False) -> Check:
+    """The deal read by id, compared on the fields sent that a deal shows (name, value, status, stage).
+    A write that also sets what a deal does not show (a seller, a lost reason, followers, custom
+    fields: `unshown`), or nothing it shows, cannot be confirmed by reading: None."""
     assert upsert.id is not None
     deal_id = upsert.id
     sent = {key: getattr(upsert, key) for key in _LC_SHOWN if getattr(upsert, key) is not None}
+    hidden = (upsert.assigned_to, upsert.lost_reason_id, upsert.followers)
+    blind = unshown or not sent or upsert.remove_all_followers or any(v is not None for v in hidden)
 
     async def look(policy: CallPolicy, since: float) -> Seen:
+        if blind:
+            return None
         deal = await get_deal(client, deal_id, policy)
         if deal is None:
             return None
@@ -177,7 +183,7 @@ def leadconnector_update(client: LeadConnectorClient, upsert: Upsert) -> Check:
             return False
         return _result(deal, client.account.target, created=False, with_status=True)
 
-    return Check({"check": "lc.update", "id": deal_id, **sent}, look, creates=False)
+    return Check({"check": "lc.update", "id": deal_id, **sent, "unshown": blind}, look, creates=False)
 
 
 def rebuilt(client: CrmClient, intent: Mapping[str, Any]) -> Check | None:
@@ -209,7 +215,7 @@ def rebuilt(client: CrmClient, intent: Mapping[str, Any]) -> Check | None:
                 status=_opt(intent.get("status")),
                 stage_id=_opt(intent.get("stage_id")),
             )
-            return leadconnector_update(client, upsert)
+            return leadconnector_update(client, upsert, unshown=bool(intent.get("unshown")))
     except (KeyError, TypeError, ValueError):
         return None
     return None

@@ -222,7 +222,7 @@ async def upsert_opportunity(arguments: dict[str, Any], ctx: Context[Any, Any]) 
         kind="upsert-id" if args.id else "upsert-new",
         send=send,
         check=(
-            read_back.leadconnector_update(client, upsert)
+            read_back.leadconnector_update(client, upsert, unshown=bool(custom))
             if upsert.id
             else read_back.leadconnector_new(client, upsert, pipeline)
         ),

@@ -106,5 +106,7 @@ def payload_of(upsert: Upsert, pipeline: str | None, custom: tuple[Item, ...]) -
         "followers": list(upsert.followers) if upsert.followers is not None else None,
         "pipelineId": pipeline,
         "customFields": list(custom) or None,
+        "followersActionType": upsert.followers_action if upsert.followers is not None else None,
+        "isRemoveAllFollowers": upsert.remove_all_followers or None,
     }
     return {k: v for k, v in sent.items() if v is not None}

@@ -34,8 +34,8 @@ from opportunity_mcp.models import HUMAN_ARGUMENTS
 from opportunity_mcp.summaries import WriteKind, failure_text
 from opportunity_mcp.tools.access import State, state_of
 from opportunity_mcp.tools.answers import answer, envelope
-from opportunity_mcp.tools.confirm import Go, described, gate
-from opportunity_mcp.tools.dry_run import dry_run
+from opportunity_mcp.tools.before_write import before
+from opportunity_mcp.tools.confirm import described
 from opportunity_mcp.tools.lost_answer import sent_or_read_back
 from opportunity_mcp.tools.read_back import Check
 from opportunity_mcp.tools.reconcile import reconcile
@@ -111,9 +111,10 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult | In
     target = write.account.target
     args_fp = fingerprint(write.tool, target, {k: v for k, v in vars(write.args).items() if k not in _NOT_ARGS})
     fp = fingerprint(write.tool, target, write.guard or {})
-    go = await _dry_run(ctx, write, fp) if getattr(write.args, "dryRun", False) else await _confirmed(ctx, write)
-    if not isinstance(go, Go):
-        return go
+    ready = await before(ctx, write, fp)
+    if not isinstance(ready, tuple):
+        return ready
+    write, go = ready
     claim_once = functools.partial(
         state.journal.claim,
         tool=write.tool,
@@ -183,30 +184,6 @@ async def journaled(ctx: Context[Any, Any], write: Write) -> CallToolResult | In
                 await _finish(state, claim.row_id, ended)
             except Exception as exc:  # the answer stands; the row is taken as unknown once stale
                 log.error("could not finish journal row %s as %s: %s", claim.row_id, outcome, type(exc).__name__)
-
-
-async def _confirmed(ctx: Context[Any, Any], write: Write) -> Go | CallToolResult | InputRequiredResult:
-    code = getattr(write.args, "confirmation", None)
-    return await gate(
-        ctx, tool=write.tool, account=write.account, payload=write.payload, facts=write.facts,
-        describe=lambda: write.words, code=code,
-    )  # fmt: skip
-
-
-async def _dry_run(ctx: Context[Any, Any], write: Write, fp: str) -> CallToolResult:
-    """The preview: the journal read (not claimed) for what a real call would be answered with, and
-    the open-deal check run, as a real call would."""
-    state = state_of(ctx)
-    earlier = None
-    if write.key is not None:
-        earlier = await state.journal.by_key(write.tool, write.account.target, write.key)
-    if earlier is None and write.guard is not None:
-        earlier = await state.journal.same_recent(fp, state.duplicate_window)
-    notes = await write.precheck(write.policy or call_policy(ctx)) if write.precheck is not None else ()
-    return await dry_run(
-        ctx, account=write.account, words=write.words, payload=write.payload, facts=write.facts, earlier=earlier,
-        notes=notes,
-    )  # fmt: skip
 
 
 async def _finish(state: State, row_id: int, ended: Finish) -> None:
