@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 
 T = TypeVar("T")
 Kind = Literal["code", "access", "refresh"]
+CLIENT_DAYS = 30
 
 
 class OAuthStore(ABC):
@@ -26,15 +27,23 @@ class OAuthStore(ABC):
     async def _read(self, fn: Callable[[Any], T]) -> T: ...
 
     async def save_client(self, client_id: str, info: dict[str, Any]) -> None:
-        text = json.dumps(info, separators=(",", ":"))
-        await self._write(
-            lambda db: db.run(
+        """Register a client; clients registered over `CLIENT_DAYS` ago that hold no grant are swept
+        (registration is open: what nobody uses must not pile up)."""
+        text, now = json.dumps(info, separators=(",", ":")), time.time()
+
+        def save(db: Any) -> None:
+            db.run(
+                "DELETE FROM oauth_clients WHERE at < ? AND client_id NOT IN (SELECT client_id FROM oauth_grants)",
+                (now - CLIENT_DAYS * 86400,),
+            )
+            db.run("DELETE FROM oauth_tries WHERE since < ?", (now - 86400,))
+            db.run(
                 "INSERT INTO oauth_clients (client_id, info, at) VALUES (?, ?, ?)"
                 " ON CONFLICT (client_id) DO UPDATE SET info = excluded.info, at = excluded.at",
-                (client_id, text, time.time()),
-            ),
-            atomic=False,
-        )
+                (client_id, text, now),
+            )
+
+        await self._write(save, atomic=True)
 
     async def oauth_client(self, client_id: str) -> dict[str, Any] | None:
         found = await self._read(lambda db: db.one("SELECT info FROM oauth_clients WHERE client_id = ?", (client_id,)))
