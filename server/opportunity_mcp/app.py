@@ -152,6 +152,7 @@ def build_server(
     url: str = "http://127.0.0.1",
     stateless: bool = False,
     oauth: OAuthProvider | None = None,
+    auth: AuthSettings | None = None,
 ) -> MCPServer[State]:
     """The server for `config`, with the tools of its CRM families. A `journal` passed in is
     the caller's to close; otherwise each run of the server opens the configured one and closes it.
@@ -185,7 +186,7 @@ def build_server(
         instructions=INSTRUCTIONS,
         tools=build_tools(config.families()),
         lifespan=lifespan,
-        auth=_auth(tokens, oauth, url),
+        auth=auth or _auth(tokens, oauth, url),
         token_verifier=tokens if oauth is None else None,
         auth_server_provider=oauth,
         # A question asked by returning it (protocol 2026-07-28) comes back with state sealed under a

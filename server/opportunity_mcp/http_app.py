@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -21,8 +23,9 @@ from opportunity_mcp.connections import BodyTimeout, PostOnly
 from opportunity_mcp.consent import consent_routes
 from opportunity_mcp.journal import Journal
 from opportunity_mcp.oauth import OAuthProvider
+from opportunity_mcp.oauth_jwt import JwtSettings, JwtTokens
 from opportunity_mcp.tools import specs_for
-from opportunity_mcp.values import LOOPBACK
+from opportunity_mcp.values import LOOPBACK, first_error
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -38,6 +41,21 @@ class HttpOptions:
     settings: HttpSettings | None = None
     sse: bool = False
     routes: Sequence[tuple[str, Endpoint]] = ()
+
+
+def _identity(
+    config: ServerConfig, bearer: tuple[TokenGrant, ...], connectors: tuple[TokenGrant, ...]
+) -> JwtTokens | None:
+    """An external identity provider's token check, when its settings are given (`oauth_jwt`)."""
+    try:
+        settings = JwtSettings()
+    except ValueError as exc:
+        raise ConfigError(f"Invalid configuration: {first_error(exc)}") from None
+    if not settings.enabled:
+        return None
+    if connectors:
+        raise ConfigError("connectors (this server's own OAuth) and OPPORTUNITY_MCP_JWT_* (another's): choose one")
+    return JwtTokens(settings, frozenset(a.name for a in config.accounts), StaticTokens(bearer))
 
 
 def resource_metadata(oauth: OAuthProvider) -> Endpoint:
@@ -74,7 +92,7 @@ def build_http_app(config: ServerConfig, journal: Journal, options: HttpOptions)
     security = transport_security(options.host, http)
     bearer = tuple(g for g in options.grants if not g.connector)
     connectors = tuple(g for g in options.grants if g.connector)
-    tokens = StaticTokens(bearer) if bearer else None
+    tokens: TokenVerifier | None = StaticTokens(bearer) if bearer else None
     oauth = None
     if connectors:
         if config.public_url is None:
@@ -85,7 +103,15 @@ def build_http_app(config: ServerConfig, journal: Journal, options: HttpOptions)
         oauth = OAuthProvider(
             journal, config.public_url, connectors, StaticTokens(bearer), accounts, key=state_key(config)
         )
-    server = build_server(config, journal, tokens=tokens, url=options.url, stateless=True, oauth=oauth)
+    identity = _identity(config, bearer, connectors)
+    auth = None
+    if identity is not None:
+        tokens = identity
+        resource = f"{config.public_url}/mcp" if config.public_url else None
+        auth = AuthSettings.model_validate(
+            {"issuer_url": identity.settings.issuer, "resource_server_url": resource, "validate_token_resource": False}
+        )
+    server = build_server(config, journal, tokens=tokens, url=options.url, stateless=True, oauth=oauth, auth=auth)
     for path, endpoint in options.routes:
         server.custom_route(path, methods=["GET"])(endpoint)
     if oauth is not None:

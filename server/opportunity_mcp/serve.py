@@ -94,6 +94,8 @@ def _grants(config: ServerConfig, how: Serving) -> tuple[TokenGrant, ...] | None
         return ()
     if config.tokens:
         return config.tokens
+    if _identity_provider():
+        return ()  # an identity provider's tokens (OPPORTUNITY_MCP_JWT_*), checked by the app
     if how.sandbox_url is not None:
         token, digest = new_token()
         say(f"sandbox bearer token for this run (every account): {token}")
@@ -103,6 +105,23 @@ def _grants(config: ServerConfig, how: Serving) -> tuple[TokenGrant, ...] | None
         "(`opportunity-mcp token` makes one), or pass --no-auth on loopback for local development"
     )
     return None
+
+
+def _auth_words(grants: tuple[TokenGrant, ...], identity: bool) -> str:
+    connectors = sum(g.connector for g in grants)
+    said = [f"bearer tokens ({len(grants) - connectors})"] if len(grants) > connectors else []
+    said += [f"OAuth with connector codes ({connectors})"] if connectors else []
+    said += ["an identity provider's tokens"] if identity else []
+    return ", ".join(said) or "no auth (loopback)"
+
+
+def _identity_provider() -> bool:
+    from opportunity_mcp.oauth_jwt import JwtSettings
+
+    try:
+        return JwtSettings().enabled
+    except ValueError:
+        return True  # set, but wrong: the app says what is wrong with it
 
 
 def _open_journal(config: ServerConfig) -> Journal | None:
@@ -139,9 +158,14 @@ def _serve_http(
     url = f"http://{_url_host(how.host)}:{sock.getsockname()[1]}"
     extra = routes(journal) if routes else ()
     options = HttpOptions(host=how.host, url=url, grants=grants, settings=http, sse=how.sse, routes=extra)
-    app = build_http_app(config, journal, options)
+    try:
+        app = build_http_app(config, journal, options)
+    except ConfigError as exc:  # connectors without a public URL, identity provider settings
+        sock.close()
+        say(f"opportunity-mcp: {exc}")
+        return 2
     _freeze()
-    auth = f"bearer tokens ({len(grants)})" if grants else "no auth (loopback)"
+    auth = _auth_words(grants, _identity_provider())
     board = f"; sandbox board at {url}/" if extra else ""
     say(
         f"opportunity-mcp {__version__} listening on {url}/mcp; tools: {_names(config)}; writes go to "
