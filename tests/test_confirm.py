@@ -257,3 +257,18 @@ async def test_a_code_confirms_one_write_and_only_what_it_was_given_for(
         again = await call(client, "create_opportunity", {**DEAL, "confirmation": code})
     assert not first[0] and not again[0] and again[2]["action"] == "already_done", again[1]
     assert len(sandbox.plazbot) == 1
+
+
+async def test_a_code_confirms_one_write_whatever_keys_come_with_it(
+    strict: ServerConfig, sandbox: SandboxState
+) -> None:
+    async with Client(build_server(strict), mode="legacy") as client:
+        _, _, preview = await call(client, "create_opportunity", DEAL)
+        code = preview["confirmation"]
+        for key in ("wamid.k1", "wamid.k2"):
+            assert not (
+                await call(client, "create_opportunity", {**DEAL, "confirmation": code, "idempotencyKey": key})
+            )[0]
+        taken = await call(client, "create_opportunity", {**DEAL, "idempotencyKey": f"confirm:{code}"})
+    assert len(sandbox.plazbot) == 1
+    assert taken[0] and "must not start with 'confirm:'" in taken[1]

@@ -184,8 +184,11 @@ async def test_a_grant_goes_with_its_connector_code(oauth_config: ServerConfig) 
         tokens = (
             await http.post("/token", data=exchange(client_id, await a_code(http, client_id, challenge), verifier))
         ).json()
-    other = TokenGrant("other", token_digest("another-code-0123456789"), frozenset({"sandbox-plazbot"}), connector=True)
-    removed = replace(oauth_config, tokens=(other,))  # the operator took the sales code out
+    # The operator rotated the leaked code: the same name, another code.
+    rotated = TokenGrant(
+        "sales", token_digest("another-code-0123456789"), frozenset({"sandbox-plazbot"}), connector=True
+    )
+    removed = replace(oauth_config, tokens=(rotated,))
     async with fleet(removed) as both, httpx2.AsyncClient(transport=both, base_url=BASE) as http:
         headers = {"Authorization": f"Bearer {tokens['access_token']}", "Accept": "application/json, text/event-stream"}
         answer = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers)

@@ -15,7 +15,7 @@ from typing import Any
 import httpx2
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -29,6 +29,7 @@ pytestmark = pytest.mark.anyio
 ISSUER, AUDIENCE = "https://idp.example/", f"{BASE}/mcp"
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 DEAL = {"name": "Plan anual", "description": "Premium", "amount": 1200}
+FETCHES: list[float] = []
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +96,26 @@ async def test_a_providers_token_writes_to_the_accounts_its_claim_names(
         jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "exp": 4e9, "opportunity_accounts": "*"}, "s" * 32, "HS256"),
         jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "exp": 4e9, "opportunity_accounts": "*"}, None, "none"),  # type: ignore[arg-type]
         token(opportunity_accounts="*")[:-4] + "abcd",
+        token(opportunity_accounts="*", nonce="n-1"),
+        jwt.encode(
+            {"iss": ISSUER, "aud": AUDIENCE, "exp": 4e9, "opportunity_accounts": "*"},
+            ec.generate_private_key(ec.SECP256R1()),
+            "ES256",
+            headers={"kid": "k1"},
+        ),
     ],
-    ids=["audience", "issuer", "expired", "unknown account", "no claim", "HS256", "none", "signature"],
+    ids=[
+        "audience",
+        "issuer",
+        "expired",
+        "unknown account",
+        "no claim",
+        "HS256",
+        "none",
+        "signature",
+        "id token",
+        "key type",
+    ],
 )
 async def test_a_token_that_does_not_hold_is_refused(identity: ServerConfig, bad: str) -> None:
     async with serving(identity, HttpOptions(url=BASE)) as transport, httpx2.AsyncClient(transport=transport) as http:
@@ -135,3 +154,17 @@ def test_half_the_settings_refuse_to_start(config: ServerConfig, monkeypatch: py
             build_http_app(config, store, HttpOptions())
     finally:
         store.close()
+
+
+async def test_unknown_key_ids_cannot_make_it_fetch_the_keys_again_and_again(identity: ServerConfig) -> None:
+    async with serving(identity, HttpOptions(url=BASE)) as transport, httpx2.AsyncClient(transport=transport) as http:
+        before = len(FETCHES)
+        for n in range(12):
+            forged = jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "exp": 4e9}, KEY, "RS256", headers={"kid": f"k-{n}"})
+            answer = await http.post(
+                f"{BASE}/mcp",
+                json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                headers={"Authorization": f"Bearer {forged}", "Accept": "application/json, text/event-stream"},
+            )
+            assert answer.status_code == 401
+    assert len(FETCHES) - before <= 1  # the first look; then at most one a minute

@@ -93,14 +93,15 @@ def consent_routes(provider: OAuthProvider) -> list[tuple[str, str, Any]]:
             return _refused("This sign-in link is not valid or has expired; start again from your app.", 400)
         address = request.client.host if request.client else "-"
         keys = (f"{found['client_id']}|{address}", f"*|{address}")
-        wrong = [await provider.journal.count_try(k, TRY_WINDOW, add=False) for k in keys]
-        if wrong[0] >= MAX_TRIES or wrong[1] >= MAX_TRIES_PER_ADDRESS:
+        # Counted before the code is checked, in one statement each, so parallel guesses count too.
+        tries = [await provider.journal.count_try(k, TRY_WINDOW) for k in keys]
+        if tries[0] > MAX_TRIES or tries[1] > MAX_TRIES_PER_ADDRESS:
             return _page(found, sealed, "Too many wrong codes: wait 15 minutes and try again.", 429)
         grant = provider.connector(code) if 0 < len(code) <= 200 else None
         if grant is None:
-            for key in keys:  # only wrong codes count
-                await provider.journal.count_try(key, TRY_WINDOW)
             return _page(found, sealed, "That code is not right. Check it with your administrator.", 400)
+        for key in keys:  # only wrong codes count: a right one takes its try back
+            await provider.journal.count_try(key, TRY_WINDOW, step=-1)
         if not provider.scopes(found, grant):
             return _page(found, sealed, "That code does not open the account of this URL.", 403)
         issued = await provider.issue_code(found, grant)

@@ -137,7 +137,9 @@ class OAuthProvider(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshT
             redirect_uri=request["redirect_uri"],
             redirect_uri_provided_explicitly=request["explicit"],
             resource=request["resource"],
-            subject=grant.name,
+            # The connector by name and by a piece of its code's digest: a code replaced under the
+            # same name (a leaked one rotated) takes the grants made with the old one with it.
+            subject=f"{grant.name}#{grant.digest[:16]}",
         )
         client_id = request["client_id"]
         await self.journal.put_grant(digest(code), "code", client_id, data.model_dump(mode="json"), data.expires_at)
@@ -198,8 +200,9 @@ class OAuthProvider(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshT
     def current(self, scopes: list[str], subject: str | None) -> list[str]:
         """The accounts a grant still reaches: its connector's as configured now (a code removed or
         narrowed since takes its grants with it)."""
-        grant = self.by_name.get(subject or "")
-        if grant is None:
+        name, _, code = (subject or "").partition("#")
+        grant = self.by_name.get(name)
+        if grant is None or not code or not grant.digest.startswith(code):
             return []
         if "*" in grant.accounts:
             return scopes

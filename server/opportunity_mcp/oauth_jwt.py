@@ -19,6 +19,7 @@ import logging
 import time
 from typing import Any
 
+import anyio
 import httpx2
 import jwt
 from mcp.server.auth.provider import AccessToken, TokenVerifier
@@ -71,24 +72,36 @@ class JwtTokens(TokenVerifier):
         assert settings.issuer and settings.audience and settings.jwks_url
         self.settings, self.accounts, self.static = settings, accounts, static
         self._keys: dict[str, Any] = {}
-        self._fetched = float("-inf")
+        self._fetched = self._tried = float("-inf")
+        self._lock = anyio.Lock()
 
     async def _key(self, kid: str | None) -> Any:
-        """The signing key `kid` names; the set is fetched when missing or old, and again (at most once
-        a minute) for a key id not seen yet: a provider rotating its keys."""
-        now = time.monotonic()
-        known = kid in self._keys or (kid is None and len(self._keys) == 1)
-        old = now - self._fetched > KEYS_SECONDS
-        if not self._keys or old or (not known and now - self._fetched > REFETCH_SECONDS):
-            async with httpx2.AsyncClient(timeout=10, follow_redirects=False, trust_env=False) as http:
-                answer = await http.get(str(self.settings.jwks_url))
-            answer.raise_for_status()
-            found = jwt.PyJWKSet.from_dict(answer.json())
-            self._keys = {k.key_id or "": k for k in found.keys}
-            self._fetched = now
+        """The signing key `kid` names. The set is fetched when missing or old, and again (at most once
+        a minute, whatever the requests ask) for a key id not seen yet: a provider rotating its keys.
+        One fetch at a time; a failed fetch keeps the keys already known."""
+        if self._wanted(kid):
+            async with self._lock:
+                if self._wanted(kid):  # another request may have fetched them meanwhile
+                    self._tried = time.monotonic()
+                    try:
+                        async with httpx2.AsyncClient(timeout=10, follow_redirects=False, trust_env=False) as http:
+                            answer = await http.get(str(self.settings.jwks_url))
+                        answer.raise_for_status()
+                        found = jwt.PyJWKSet.from_dict(answer.json())
+                        self._keys = {k.key_id or "": k for k in found.keys}
+                        self._fetched = self._tried
+                    except (httpx2.HTTPError, jwt.PyJWTError, ValueError) as exc:
+                        log.warning("could not fetch the identity provider's keys (%s)", type(exc).__name__)
         if kid is None and len(self._keys) == 1:
             return next(iter(self._keys.values()))
         return self._keys.get(kid or "")
+
+    def _wanted(self, kid: str | None) -> bool:
+        now = time.monotonic()
+        if now - self._tried < REFETCH_SECONDS:
+            return False
+        known = kid in self._keys or (kid is None and len(self._keys) == 1)
+        return not self._keys or now - self._fetched > KEYS_SECONDS or not known
 
     async def verify_token(self, token: str) -> AccessToken | None:
         if token.count(".") != 2:  # not a JWT: perhaps a static bearer token
@@ -98,7 +111,8 @@ class JwtTokens(TokenVerifier):
             if header.get("alg") not in ALGORITHMS:
                 return None
             key = await self._key(header.get("kid"))
-            if key is None:
+            # The key's own algorithm, when its JWK says one, must be the token's (no confusion).
+            if key is None or (getattr(key, "algorithm_name", None) not in (None, header["alg"])):
                 return None
             claims = jwt.decode(
                 token,
@@ -109,8 +123,10 @@ class JwtTokens(TokenVerifier):
                 leeway=LEEWAY,
                 options={"require": ["exp", "iss", "aud"]},
             )
-        except (jwt.PyJWTError, httpx2.HTTPError, ValueError, KeyError) as exc:
-            log.warning("refused a JWT (%s)", type(exc).__name__)
+        except (jwt.PyJWTError, httpx2.HTTPError, ValueError, KeyError, TypeError) as exc:
+            log.warning("refused a JWT (%s)", type(exc).__name__)  # TypeError: a key of another type
+            return None
+        if "nonce" in claims or "at_hash" in claims:  # an ID token, not an access token
             return None
         scopes = self._accounts(claims.get(self.settings.accounts_claim))
         if not scopes:

@@ -92,24 +92,19 @@ class OAuthStore(ABC):
 
         await self._write(drop, atomic=True)
 
-    async def count_try(self, key: str, window: float, *, add: bool = True) -> int:
-        """Count one try under `key` and say how many there were in the window (the first of a new
-        window starts it again); with `add` false, only say how many there were."""
+    async def count_try(self, key: str, window: float, *, step: int = 1) -> int:
+        """Count a try under `key` (`step` -1 takes one back) and say how many there are in the window
+        (the first of a new window starts it again), in one statement whichever replica runs it."""
         now = time.time()
-        if not add:
-            found = await self._read(
-                lambda db: db.one("SELECT count FROM oauth_tries WHERE key = ? AND since >= ?", (key, now - window))
-            )
-            return int(found[0]) if found else 0
 
         def count(db: Any) -> int:
             db.run(
-                "INSERT INTO oauth_tries (key, count, since) VALUES (?, 1, ?) ON CONFLICT (key) DO UPDATE SET"
-                " count = CASE WHEN oauth_tries.since < ? THEN 1 ELSE oauth_tries.count + 1 END,"
+                "INSERT INTO oauth_tries (key, count, since) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+                " count = CASE WHEN oauth_tries.since < ? THEN excluded.count ELSE oauth_tries.count + ? END,"
                 " since = CASE WHEN oauth_tries.since < ? THEN excluded.since ELSE oauth_tries.since END",
-                (key, now, now - window, now - window),
+                (key, max(step, 0), now, now - window, step, now - window),
             )
             found = db.one("SELECT count FROM oauth_tries WHERE key = ?", (key,))
-            return int(found[0]) if found else 1
+            return int(found[0]) if found else 0
 
         return await self._write(count, atomic=True)

@@ -100,6 +100,8 @@ def idempotency_key(ctx: Context[Any, Any], argument: str | None) -> str | None:
     key = next(iter(found.values()), None)
     if key is not None and (len(key) > 200 or control_characters(key)):
         raise ToolError("Invalid arguments: idempotencyKey: must be text of 1 to 200 characters, no control characters")
+    if key is not None and key.startswith("confirm:"):  # the keys a confirmation code gives its write
+        raise ToolError("Invalid arguments: idempotencyKey: must not start with 'confirm:' (the server's own keys)")
     return key
 
 

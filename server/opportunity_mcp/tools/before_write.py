@@ -28,7 +28,7 @@ async def before(
     go = await _confirmed(ctx, write)
     if not isinstance(go, Go):
         return go
-    if go.how == "confirmed with code" and write.key is None:
+    if go.how == "confirmed with code":
         # A code confirms one write: used again, it is answered from the journal, not written again.
         write = dataclasses.replace(write, key=f"confirm:{getattr(write.args, 'confirmation', '')}")
     return write, go

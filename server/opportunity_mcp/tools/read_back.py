@@ -215,7 +215,7 @@ def rebuilt(client: CrmClient, intent: Mapping[str, Any]) -> Check | None:
                 status=_opt(intent.get("status")),
                 stage_id=_opt(intent.get("stage_id")),
             )
-            return leadconnector_update(client, upsert, unshown=bool(intent.get("unshown")))
+            return leadconnector_update(client, upsert, unshown=bool(intent.get("unshown", True)))
     except (KeyError, TypeError, ValueError):
         return None
     return None
