@@ -18,14 +18,19 @@ MAX_ITEMS = 50
 NAME_LIMIT, TEXT_LIMIT, ITEM_LIMIT = 100, 5000, 200
 
 
-def _json_object(value: Any) -> Any:
-    # Some hosts send object arguments as a JSON string; read those as the object they mean.
-    if isinstance(value, str) and value.strip().startswith("{"):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
+def json_argument(opener: str) -> BeforeValidator:
+    """Some hosts send list and object arguments as a JSON string ('["a"]', '{"a": 1}'): read those
+    as the value they mean; anything else is left for validation to refuse."""
+
+    def read(value: Any) -> Any:
+        if isinstance(value, str) and value.strip().startswith(opener):
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value
+        return value
+
+    return BeforeValidator(read)
 
 
 def _text(value: Any, limit: int, allow: str = "") -> bool:
@@ -60,7 +65,7 @@ def _checked(fields: dict[str, Any]) -> dict[str, Any]:
 
 # Published as a bare object: what a value may be is said by the field's type, in the refusal.
 CustomValues = Annotated[
-    dict[str, Any], BeforeValidator(_json_object), AfterValidator(_checked), WithJsonSchema({"type": "object"})
+    dict[str, Any], json_argument("{"), AfterValidator(_checked), WithJsonSchema({"type": "object"})
 ]
 CUSTOM_HELP = "Field name → value"
 CustomField = Annotated[CustomValues | None, Field(description=CUSTOM_HELP)]

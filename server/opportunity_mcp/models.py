@@ -8,7 +8,6 @@ published form of these models is made in `schema`.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationInfo
 
-from opportunity_mcp.custom_values import CustomField
+from opportunity_mcp.custom_values import CustomField, json_argument
 from opportunity_mcp.dates import iso_date
 from opportunity_mcp.numbers import AmountError, NumberFormat, amount
 from opportunity_mcp.phones import PhoneError, e164
@@ -237,16 +236,6 @@ def _plain_number(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
 
-def _json_list(value: Any) -> Any:
-    # Some hosts send list arguments as a JSON string ('["a"]'); read those as the list they mean.
-    if isinstance(value, str) and value.strip().startswith("["):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def _at_most(limit: int) -> AfterValidator:
     def check(items: list[str] | None) -> list[str] | None:
         if items is not None and len(items) > limit:
@@ -278,7 +267,7 @@ class UpsertOpportunityArgs(ToolArgs):
     contactEmail: Annotated[Email | None, Field(description=EMAIL_HELP)] = None
     followers: Annotated[
         list[Id] | None,
-        BeforeValidator(_json_list),
+        json_argument("["),
         _at_most(50),
         Field(description="Follower user ids"),
     ] = None

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mcp.server.elicitation import AcceptedElicitation
+from mcp.server.elicitation import AcceptedElicitation, render_elicitation_schema
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import (
@@ -119,6 +119,12 @@ def described(verb: str, payload: Mapping[str, Any], resolved: Mapping[str, str]
     return bounded(f"{verb}{deal} " + ", ".join(p for p in parts if p) + f" in {where}", 400)
 
 
+def waits_for(account: Account, facts: WriteFacts) -> str | None:
+    """Why the account's `confirm` rules make this write wait for a person, in words; None if not."""
+    rule = account.option("confirm")
+    return parse_policy(rule).reason(facts) if rule else None
+
+
 async def gate(
     ctx: Context[Any, Any],
     *,
@@ -131,8 +137,7 @@ async def gate(
 ) -> Go | CallToolResult | InputRequiredResult:
     """Go, or what to answer instead of writing: a question for the client, or a preview with a code.
     The write is put in words (`describe`) only when a person is to see it."""
-    rule = account.option("confirm")
-    why = parse_policy(rule).reason(facts) if rule else None
+    why = waits_for(account, facts)
     if why is None:
         return Go()
     words = describe()
@@ -162,7 +167,8 @@ def _round_trip(
     answer = (ctx.input_responses or {}).get(ASK)
     state = ctx.request_state
     if answer is None or state is None:
-        ask = ElicitRequest(params=ElicitRequestFormParams(message=question, requested_schema=_FORM))
+        form = render_elicitation_schema(ConfirmForm)  # the same form the mid-call question asks
+        ask = ElicitRequest(params=ElicitRequestFormParams(message=question, requested_schema=form))
         return InputRequiredResult(input_requests={ASK: ask}, request_state=mint(account, tool, payload))
     if not valid(account, tool, payload, state):
         raise ToolError(
@@ -190,9 +196,3 @@ def _preview(code: str, words: str, why: str) -> CallToolResult:
     )
     structured = {"ok": False, "confirmation": code, "preview": words, "warnings": []}
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
-
-
-_FORM: dict[str, Any] = {
-    "type": "object",
-    "properties": {"write": {"type": "boolean", "description": "Write this to the CRM", "default": True}},
-}

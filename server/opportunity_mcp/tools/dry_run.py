@@ -11,11 +11,12 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent
 
-from opportunity_mcp.confirm_policy import WriteFacts, parse_policy
+from opportunity_mcp.confirm_policy import WriteFacts
 from opportunity_mcp.crm.base import Account
 from opportunity_mcp.journal import Row
 from opportunity_mcp.summaries import bounded
 from opportunity_mcp.tools.access import state_of
+from opportunity_mcp.tools.confirm import waits_for
 from opportunity_mcp.untrusted import clean
 
 
@@ -36,8 +37,7 @@ async def dry_run(
         ago = f"{max(0, round(time.time() - earlier.at))} s ago"
         what = f"opportunity {clean(earlier.opportunity_id)}" if earlier.opportunity_id else "a write"
         said.insert(0, f"the same write was seen {ago} ({earlier.outcome}, {what}): a real call would send nothing")
-    rule = account.option("confirm")
-    why = parse_policy(rule).reason(facts) if rule else None
+    why = waits_for(account, facts)
     if why is not None:
         said.append(f"a real call would ask a person to confirm it ({why})")
     text = f"Dry run, nothing written: would {words}." + "".join(f" Note: {clean(n, 200)}" for n in said)
